@@ -1,0 +1,10 @@
+"""sklens: scikit-learn estimators for strong gravitational lenses with domain-adaptive deep networks."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("sklens")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.1.0"
+
+__all__ = ["__version__"]

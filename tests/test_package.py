@@ -1,0 +1,20 @@
+"""Package-level checks: metadata, the README's set-up commands and CI agree."""
+
+from pathlib import Path
+
+import sklens
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_is_a_string():
+    assert isinstance(sklens.__version__, str) and sklens.__version__
+
+
+def test_ci_runs_the_readme_test_command():
+    readme_lines = (ROOT / "README.md").read_text().splitlines()
+    test_command = next(line for line in readme_lines if "pytest" in line and "pip install" in line)
+    ci_script = (ROOT / ".ci" / "run").read_text()
+    # CI makes its own venv first; the rest of the README command must appear verbatim.
+    after_venv = test_command.split("&& . .venv/bin/activate && ", 1)[1]
+    assert after_venv in ci_script
