@@ -1,0 +1,90 @@
+"""Input checks shared by every estimator and transformer.
+
+Each check raises a ``ValueError`` that names the argument and the problem before any long work starts.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+
+def resolve_device(device: str | torch.device | None) -> str:
+    """Return a concrete torch device string for ``device``.
+
+    ``'auto'`` (or ``None``) means CUDA when it is available, else the CPU.
+    """
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def as_float_array(X, name: str = "X") -> np.ndarray:
+    """Convert ``X`` to a float32 numpy array, refusing non-numeric data with a clear message."""
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise ValueError(f"{name} must be numeric; got dtype {arr.dtype}.")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def check_finite(arr: np.ndarray, name: str = "X") -> None:
+    """Raise if ``arr`` holds NaN or infinite values, saying how many and in which rows."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad.reshape(len(arr), -1) if arr.ndim > 1 else bad)[0])
+        shown = ", ".join(str(r) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} NaN or infinite values (rows {shown}); "
+            "clean or fill them first (e.g. sklens.io.read_fits(..., nan_policy='fill'))."
+        )
+
+
+def check_images(X, name: str = "X", *, allow_tabular: bool = False) -> np.ndarray:
+    """Validate a batch of images and return it as float32 (n, C, H, W).
+
+    Parameters
+    ----------
+    X : array-like
+        Images of shape (n, C, H, W) or (n, H, W) (one band). With ``allow_tabular``, (n, n_features)
+        is accepted and returned unchanged.
+    name : str
+        The argument's name, used in error messages.
+    allow_tabular : bool
+        Accept 2-D (n_samples, n_features) data.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape (n, C, H, W), or (n, n_features) for tabular input.
+    """
+    arr = as_float_array(X, name)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    valid_ndims = (2, 4) if allow_tabular else (4,)
+    if arr.ndim not in valid_ndims:
+        expected = "(n, C, H, W) or (n, H, W)" + (" or (n, n_features)" if allow_tabular else "")
+        raise ValueError(f"{name} must have shape {expected}; got shape {arr.shape}.")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 rows).")
+    check_finite(arr, name)
+    return arr
+
+
+def check_random_state_seed(random_state) -> int | None:
+    """Return ``random_state`` as an int seed (or None), refusing other types."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    raise ValueError(f"random_state must be None, an int or a numpy RandomState; got {random_state!r}.")
