@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
-from sklearn.linear_model import LogisticRegressionCV
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.metrics import r2_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -51,15 +51,21 @@ class DegenerateWeightsWarning(UserWarning):
 
 
 # ------------------------------------------------------------------------------------ density ratios
-def default_domain_classifier(random_state: int | None = 0) -> Pipeline:
-    """Return the default domain classifier: standardised features, L2 logistic regression.
+def default_domain_classifier(
+    features: np.ndarray, domains: np.ndarray, random_state: int | None = 0
+) -> Pipeline:
+    """Return the default domain classifier, unfitted: standardised features, L2 logistic regression.
 
-    The regularisation strength is chosen by an internal 3-fold cross-validation on the log-loss, so
-    that the predicted probabilities (not only the decisions) are good: the density ratio is built
-    from them.
+    Its regularisation strength is chosen here, once, by a 3-fold cross-validation of the log-loss on
+    all the rows (so that the probabilities, not only the decisions, are good: the density ratio is
+    built from them); :func:`density_ratios` then refits it fold by fold.
 
     Parameters
     ----------
+    features : array-like of shape (n, n_features)
+        Source and target features.
+    domains : array-like of shape (n,)
+        0 for source rows, 1 for target rows.
     random_state : int or None
         Seed of the solver.
 
@@ -69,10 +75,13 @@ def default_domain_classifier(random_state: int | None = 0) -> Pipeline:
 
     Examples
     --------
-    >>> default_domain_classifier()[-1].__class__.__name__
-    'LogisticRegressionCV'
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> clf = default_domain_classifier(rng.normal(size=(40, 2)), np.r_[np.zeros(20), np.ones(20)])
+    >>> clf[-1].__class__.__name__
+    'LogisticRegression'
     """
-    return make_pipeline(
+    search = make_pipeline(
         StandardScaler(),
         LogisticRegressionCV(
             Cs=np.logspace(-4, 1, 6),
@@ -83,7 +92,9 @@ def default_domain_classifier(random_state: int | None = 0) -> Pipeline:
             random_state=random_state,
             use_legacy_attributes=False,
         ),
-    )
+    ).fit(features, domains)
+    C = float(search[-1].C_)
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000, random_state=random_state))
 
 
 def _check_features(features: np.ndarray, name: str) -> np.ndarray:
@@ -124,10 +135,12 @@ def effective_sample_size(weights: np.ndarray) -> float:
 
 def _warn_if_degenerate(ratios: np.ndarray, n_clipped: int, max_ratio: float) -> None:
     n_eff = effective_sample_size(ratios)
-    if n_eff < 0.1 * len(ratios) or n_clipped > 0.1 * len(ratios):
+    mean = float(np.mean(ratios))
+    if n_eff < 0.1 * len(ratios) or n_clipped > 0.1 * len(ratios) or not 0.5 <= mean <= 2.0:
         warnings.warn(
             f"importance weights are degenerate: effective sample size {n_eff:.1f} of {len(ratios)} "
-            f"source rows, {n_clipped} ratios clipped at max_ratio={max_ratio:g}. The domain "
+            f"source rows, {n_clipped} ratios clipped at max_ratio={max_ratio:g}, mean ratio {mean:.3g} "
+            "(about 1 when the target lies inside the source's support). The domain "
             "classifier separates the domains almost perfectly on these features, so weighted risks "
             "rest on a few rows; treat the score as unreliable.",
             DegenerateWeightsWarning,
@@ -151,7 +164,8 @@ def density_ratios(
     source row comes from a classifier that did not see it (``n_splits``-fold ``cross_val_predict``),
     so a classifier that memorises rows does not inflate the ratios. Probabilities are clipped to
     [1e-6, 1 - 1e-6] and ratios to [0, ``max_ratio``]. A :class:`DegenerateWeightsWarning` is issued
-    when the effective sample size falls below 10% of the source rows or more than 10% are clipped.
+    when the effective sample size falls below 10% of the source rows, more than 10% are clipped, or
+    the mean ratio (1 in theory) leaves [0.5, 2]: the domains then barely overlap in feature space.
 
     Parameters
     ----------
@@ -160,7 +174,7 @@ def density_ratios(
     features_tgt : array-like of shape (n_tgt, n_features)
         Features of the target rows.
     classifier : estimator with ``predict_proba``, optional
-        The domain classifier; by default :func:`default_domain_classifier`.
+        The domain classifier, refitted on each fold; by default :func:`default_domain_classifier`.
     n_splits : int
         Folds of the out-of-fold prediction. Each domain needs at least max(n_splits, 10) rows.
     max_ratio : float
@@ -198,13 +212,12 @@ def density_ratios(
         )
     if max_ratio <= 0:
         raise ValueError(f"max_ratio must be positive; got {max_ratio}.")
-    if classifier is None:
-        classifier = default_domain_classifier(random_state)
+    features = np.vstack([features_src, features_tgt])
     domains = np.r_[np.zeros(n_src, dtype=int), np.ones(n_tgt, dtype=int)]
+    if classifier is None:
+        classifier = default_domain_classifier(features, domains, random_state)
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
-    proba = cross_val_predict(
-        classifier, np.vstack([features_src, features_tgt]), domains, cv=folds, method="predict_proba"
-    )[:n_src, 1]
+    proba = cross_val_predict(classifier, features, domains, cv=folds, method="predict_proba")[:n_src, 1]
     proba = np.clip(proba, _PROBA_EPS, 1 - _PROBA_EPS)
     ratios = (n_src / n_tgt) * proba / (1 - proba)
     n_clipped = int(np.sum(ratios > max_ratio))
@@ -331,9 +344,9 @@ class IWVScorer(_WeightedScorer):
     When the domains are easy to tell apart the weights degenerate (a few rows carry all the weight;
     see :class:`DegenerateWeightsWarning`) and the estimate becomes noisy.
 
-    Cost: one feature pass over the fold, one prediction pass over its source rows, and ``n_splits``
-    fits of the domain classifier (each with its own 3-fold choice of regularisation) - seconds for a
-    few thousand rows, negligible next to training the network.
+    Cost: one feature pass over the fold, one prediction pass over its source rows, and about 20 fits
+    of a logistic regression (18 to choose its regularisation, ``n_splits`` for out-of-fold
+    probabilities) - seconds for a few thousand rows, small next to training the network.
 
     Parameters
     ----------

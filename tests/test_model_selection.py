@@ -1,0 +1,210 @@
+"""Label-free model selection: density ratios, the four scorers, and their use inside GridSearchCV."""
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sklens import CNNRegressor, MMDRegressor
+from sklens.model_selection import (
+    DegenerateWeightsWarning,
+    DEVScorer,
+    IWVScorer,
+    ReverseValidationScorer,
+    SourceR2Scorer,
+    density_ratios,
+    dev_risk,
+    effective_sample_size,
+)
+
+MLP = dict(max_epochs=20, lr=1e-2, batch_size=32, random_state=0, module__hidden=(16, 16))
+N = 200
+
+
+def _packed(X_src, y_src, X_tgt):
+    X = np.concatenate([X_src, X_tgt]).astype(np.float32)
+    return X, np.concatenate([y_src, np.full(len(X_tgt), np.nan)])
+
+
+def _quadratic(X):
+    return X[:, 0] + 0.5 * X[:, 1] ** 2
+
+
+@pytest.fixture(scope="module")
+def same_domains():
+    """Tabular source and target from one distribution, with a model fitted in the packed form."""
+    rng = np.random.default_rng(0)
+    X_src, X_tgt = rng.normal(size=(2, N, 4))
+    X, y = _packed(X_src, _quadratic(X_src), X_tgt)
+    return X, y, CNNRegressor(**MLP).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def shifted_domains():
+    """The target is shifted along feature 1 (the squared one); labelled target test rows are the oracle."""
+    rng = np.random.default_rng(1)
+    X_src, X_tgt, X_test = rng.normal(size=(3, N, 4))
+    X_tgt[:, 1] += 1.5
+    X_test[:, 1] += 1.5
+    X, y = _packed(X_src, _quadratic(X_src), X_tgt)
+    model = CNNRegressor(**MLP).fit(X, y)
+    return X, y, model, X_test.astype(np.float32), _quadratic(X_test)
+
+
+# ------------------------------------------------------------------------------------ density ratios
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_identical_domains_give_weights_near_one(seed):
+    rng = np.random.default_rng(seed)
+    weights = density_ratios(rng.normal(size=(150, 5)), rng.normal(size=(150, 5)))
+    assert weights.shape == (150,)
+    assert abs(weights.mean() - 1) < 0.05
+    assert np.abs(weights - 1).max() < 0.3
+
+
+def test_weights_follow_a_known_shift():
+    rng = np.random.default_rng(0)
+    src, tgt = rng.normal(size=(2, 300, 5))
+    tgt[:, 0] += 1.0
+    weights = density_ratios(src, tgt)
+    true_log_ratio = src[:, 0] - 0.5  # log N(x; 1, 1) - log N(x; 0, 1)
+    assert np.corrcoef(np.log(weights), true_log_ratio)[0, 1] > 0.9
+    assert abs(np.mean(weights) - 1) < 0.2
+
+
+def test_weights_are_clipped_and_degenerate_weights_warn():
+    rng = np.random.default_rng(0)
+    src, tgt = rng.normal(size=(2, 100, 3))
+    tgt[:, 0] += 8.0  # the domains barely overlap
+    with pytest.warns(DegenerateWeightsWarning, match="effective sample size"):
+        weights = density_ratios(src, tgt, max_ratio=5.0)
+    assert weights.max() <= 5.0 and weights.min() >= 0
+
+
+def test_effective_sample_size():
+    assert effective_sample_size(np.ones(10)) == pytest.approx(10)
+    assert effective_sample_size(np.r_[1.0, np.zeros(9)]) == pytest.approx(1)
+
+
+@pytest.mark.parametrize(
+    "src, tgt, kwargs, message",
+    [
+        (np.zeros((20, 3)), np.zeros((20, 4)), {}, "features_tgt has 4"),
+        (np.zeros((20, 3)), np.zeros((5, 3)), {}, "at least 10 rows of each domain"),
+        (np.zeros(20), np.zeros((20, 3)), {}, r"shape \(n, n_features\)"),
+        (np.full((20, 3), np.nan), np.zeros((20, 3)), {}, "NaN or infinite"),
+        (np.zeros((20, 3)), np.zeros((20, 3)), {"n_splits": 1}, "n_splits must be at least 2"),
+        (np.zeros((20, 3)), np.zeros((20, 3)), {"max_ratio": 0}, "max_ratio must be positive"),
+    ],
+)
+def test_density_ratio_input_errors(src, tgt, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        density_ratios(src, tgt, **kwargs)
+
+
+# ------------------------------------------------------------------------------------ DEV
+def test_dev_control_variate_removes_weight_error_for_constant_losses():
+    # With a constant loss c the weighted loss is c*w: the control variate cancels any error in the
+    # weights' mean and DEV returns c, where the plain weighted mean returns c * mean(w).
+    weights = np.array([0.2, 0.5, 3.0, 1.7, 0.1, 2.5])
+    assert dev_risk(np.full(6, 4.0), weights) == pytest.approx(4.0)
+    assert np.mean(weights * 4.0) != pytest.approx(4.0)
+
+
+def test_dev_equals_the_source_risk_when_domains_coincide(same_domains):
+    X, y, model = same_domains
+    labelled = ~np.isnan(y)
+    source_mse = np.mean((model.predict(X[labelled]) - y[labelled]) ** 2)
+    assert -DEVScorer()(model, X, y) == pytest.approx(source_mse, rel=0.1)
+    assert -IWVScorer()(model, X, y) == pytest.approx(source_mse, rel=0.1)
+
+
+def test_weights_on_model_features_correlate_with_the_shift(shifted_domains):
+    X, y, model, _, _ = shifted_domains
+    labelled = ~np.isnan(y)
+    weights = density_ratios(model.transform_features(X[labelled]), model.transform_features(X[~labelled]))
+    assert spearmanr(weights, X[labelled, 1]).statistic > 0.5
+
+
+def test_weighted_scorers_estimate_the_shifted_target_risk_better_than_source_error(shifted_domains):
+    X, y, model, X_test, y_test = shifted_domains
+    labelled = ~np.isnan(y)
+    source_mse = np.mean((model.predict(X[labelled]) - y[labelled]) ** 2)
+    target_mse = np.mean((model.predict(X_test) - y_test) ** 2)
+    assert target_mse > 2 * source_mse  # the shift makes the target harder: the test has teeth
+    for scorer in (IWVScorer(), DEVScorer()):
+        estimate = -scorer(model, X, y)
+        assert abs(estimate - target_mse) < abs(source_mse - target_mse)
+
+
+# ------------------------------------------------------------------------------------ reverse validation
+def test_reverse_validation_knows_good_from_uninformative_pseudo_labels(same_domains):
+    X, y, good = same_domains
+    labelled = ~np.isnan(y)
+    variance = np.var(y[labelled])
+    y_shuffled = y.copy()
+    y_shuffled[labelled] = np.random.default_rng(0).permutation(y[labelled])
+    uninformative = CNNRegressor(**MLP).fit(X, y_shuffled)
+    # Pseudo-labels that carry no information teach the reverse model nothing: its error is about
+    # the label variance. A good forward model's round trip is nearly exact.
+    assert -ReverseValidationScorer()(uninformative, X, y) > 0.5 * variance
+    assert -ReverseValidationScorer()(good, X, y) < 0.05 * variance
+
+
+# ------------------------------------------------------------------------------------ GridSearchCV
+def test_every_scorer_inside_grid_search_with_a_pipeline_in_packed_form():
+    rng = np.random.default_rng(0)
+    X_src = rng.normal(size=(40, 1, 12, 12)).astype(np.float32)
+    X_tgt = (1.5 * rng.normal(size=(40, 1, 12, 12))).astype(np.float32)
+    X, y = _packed(X_src, X_src[:, 0, 4:8, 4:8].mean(axis=(1, 2)) * 4, X_tgt)
+    pipe = make_pipeline(
+        FunctionTransformer(np.arcsinh), MMDRegressor(max_epochs=2, batch_size=16, lr=1e-3, random_state=0)
+    )
+    scoring = {
+        "iwv": IWVScorer(),
+        "dev": DEVScorer(),
+        "reverse": ReverseValidationScorer(),
+        "source_r2": SourceR2Scorer(),
+    }
+    folds = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, np.isnan(y)))
+    search = GridSearchCV(
+        pipe, {"mmdregressor__lambda_da": [0.1, 1.4]}, scoring=scoring, refit="dev", cv=folds
+    ).fit(X, y)
+    for name in scoring:
+        scores = search.cv_results_[f"mean_test_{name}"]
+        assert scores.shape == (2,) and np.isfinite(scores).all()
+    assert (search.cv_results_["mean_test_iwv"] < 0).all()
+    assert search.best_params_["mmdregressor__lambda_da"] in (0.1, 1.4)
+    assert search.best_estimator_[-1].n_target_rows_ == 40
+
+
+# ------------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize("scorer", [IWVScorer(), DEVScorer(), ReverseValidationScorer(), SourceR2Scorer()])
+def test_a_fold_without_labelled_rows_is_refused(scorer, same_domains):
+    X, y, model = same_domains
+    with pytest.raises(ValueError, match="no labelled rows"):
+        scorer(model, X[np.isnan(y)], y[np.isnan(y)])
+
+
+@pytest.mark.parametrize("scorer", [IWVScorer(), DEVScorer(), ReverseValidationScorer()])
+def test_a_fold_without_target_rows_is_refused(scorer, same_domains):
+    X, y, model = same_domains
+    labelled = ~np.isnan(y)
+    with pytest.raises(ValueError, match="no target rows.*packed form"):
+        scorer(model, X[labelled], y[labelled])
+
+
+def test_source_r2_needs_no_target_rows(same_domains):
+    X, y, model = same_domains
+    labelled = ~np.isnan(y)
+    assert SourceR2Scorer()(model, X[labelled], y[labelled]) == pytest.approx(model.score(X, y))
+
+
+def test_a_model_without_features_is_refused(same_domains):
+    X, y, _ = same_domains
+    labelled = ~np.isnan(y)
+    ridge = Ridge().fit(X[labelled], y[labelled])
+    with pytest.raises(TypeError, match="Ridge has no transform_features"):
+        IWVScorer()(ridge, X, y)
