@@ -28,6 +28,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from sklens.domains import split_packed
 
@@ -214,10 +215,12 @@ def density_ratios(
         raise ValueError(f"max_ratio must be positive; got {max_ratio}.")
     features = np.vstack([features_src, features_tgt])
     domains = np.r_[np.zeros(n_src, dtype=int), np.ones(n_tgt, dtype=int)]
-    if classifier is None:
-        classifier = default_domain_classifier(features, domains, random_state)
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
-    proba = cross_val_predict(classifier, features, domains, cv=folds, method="predict_proba")[:n_src, 1]
+    with threadpool_limits(1):  # small problems: threaded BLAS costs more than it gives (3x on 2 cores)
+        if classifier is None:
+            classifier = default_domain_classifier(features, domains, random_state)
+        proba = cross_val_predict(classifier, features, domains, cv=folds, method="predict_proba")
+    proba = proba[:n_src, 1]
     proba = np.clip(proba, _PROBA_EPS, 1 - _PROBA_EPS)
     ratios = (n_src / n_tgt) * proba / (1 - proba)
     n_clipped = int(np.sum(ratios > max_ratio))
