@@ -43,6 +43,7 @@ from sklens.model_selection import (
 SCORERS = {
     "SourceR2": SourceR2Scorer(),
     "IWV": IWVScorer(),
+    "IWV-unnorm": IWVScorer(self_normalize=False),
     "DEV": DEVScorer(),
     "Reverse": ReverseValidationScorer(),
 }

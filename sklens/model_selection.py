@@ -347,6 +347,11 @@ class IWVScorer(_WeightedScorer):
     When the domains are easy to tell apart the weights degenerate (a few rows carry all the weight;
     see :class:`DegenerateWeightsWarning`) and the estimate becomes noisy.
 
+    By default the weighted mean is self-normalised, ``sum(w l) / sum(w)``: slightly biased but of
+    lower variance, and it keeps the scale of a loss when the domains barely overlap. The unnormalised
+    ``mean(w l)`` of Sugiyama et al. then shrinks towards 0 with the weights, so that the candidate
+    whose features separate the domains best (the worst-aligned one) looks best.
+
     Cost: one feature pass over the fold, one prediction pass over its source rows, and about 20 fits
     of a logistic regression (18 to choose its regularisation, ``n_splits`` for out-of-fold
     probabilities) - seconds for a few thousand rows, small next to training the network.
@@ -361,6 +366,8 @@ class IWVScorer(_WeightedScorer):
         Upper clip of the density ratios.
     random_state : int or None
         Seed of the domain classifier's folds.
+    self_normalize : bool
+        Divide by ``sum(w)`` instead of the number of rows.
 
     Examples
     --------
@@ -379,9 +386,13 @@ class IWVScorer(_WeightedScorer):
     True
     """
 
+    self_normalize: bool = True
+
     def __call__(self, estimator, X, y) -> float:
         """Return minus the importance-weighted mean squared error of ``estimator`` on the fold."""
         losses, weights = self._losses_and_weights(estimator, X, y)
+        if self.self_normalize:
+            return -float(np.sum(weights * losses) / np.sum(weights))
         return -float(np.mean(weights * losses))
 
 
