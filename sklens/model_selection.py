@@ -267,7 +267,11 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
 
 # ------------------------------------------------------------------------------------ fold helpers
 def _split_fold(X, y, scorer: str, *, need_target: bool = True):
-    """Return (X_src, y_src, X_tgt) of a held-out fold, with errors that say what the fold lacks."""
+    """Return (X_src, y_src, X_tgt) of a held-out fold, with errors that say what the fold lacks.
+
+    ``y`` is checked by :func:`sklens.domains.split_packed`; the rows of X are returned as given
+    (not converted), because a Pipeline's first step must see what it saw in training.
+    """
     if y is None:
         raise ValueError(f"{scorer} needs y: labels for source rows and NaN for target rows.")
     y_arr = np.asarray(y, dtype=np.float64)
@@ -282,7 +286,9 @@ def _split_fold(X, y, scorer: str, *, need_target: bool = True):
             f"{scorer}: the fold has no target rows. Pass the packed form, with the unlabelled target rows "
             "in X and NaN in y, so that every fold holds some (a stratified split on np.isnan(y) helps)."
         )
-    return split_packed(X, y)
+    split_packed(X, y)  # validates X and y: shapes, rows NaN in some outputs only, infinities
+    X = np.asarray(X)
+    return X[~is_target], y_arr.reshape(len(y_arr), -1)[~is_target], X[is_target]
 
 
 def _final_step_and_input(estimator, X):
