@@ -5,8 +5,7 @@ Layout: ``<cache_dir>/<key>/`` holds ``manifest.json`` (what the key stands for)
 content hash of the configuration text, n, the seed, the chunk size and the versions of sklens,
 deeplenstronomy and lenstronomy. Every file is written under a temporary name and renamed into
 place, so a file with a final name is always complete; an interrupted run leaves only ``*.tmp``
-files, which the next run
-removes before it resumes from the finished chunks.
+files, which the next run removes before it resumes from the finished chunks.
 """
 
 from __future__ import annotations
@@ -120,8 +119,3 @@ def read_chunk(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
             data[column] = values.astype(object) if values.dtype.kind == "U" else values
         return stored["images"], pd.DataFrame(data, columns=columns)
 
-
-def read_chunk_images_shape(path: Path) -> tuple[int, ...]:
-    """The shape of a chunk's image array, without loading the metadata."""
-    with np.load(path, allow_pickle=False) as stored:
-        return stored["images"].shape
