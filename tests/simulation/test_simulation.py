@@ -227,3 +227,9 @@ def test_missing_sim_extra_says_how_to_install():
         "simulate_lenses('paper-source', 2, progress=False)"
     )
     assert 'pip install "sklens[sim]"' in result.stderr
+
+
+@pytest.mark.parametrize("random_state", [-1, 1.5, "seed"])
+def test_bad_random_state(random_state):
+    with pytest.raises(ValueError, match="random_state must be"):
+        simulate_lenses("paper-source", 4, random_state=random_state)
