@@ -6,5 +6,12 @@ Importing this package does not import deeplenstronomy; the first simulation doe
 
 from sklens.simulation._api import load_paper_domains, simulate_lenses
 from sklens.simulation._config import preset_names, preset_path
+from sklens.simulation._export import simulate_to_files
 
-__all__ = ["load_paper_domains", "preset_names", "preset_path", "simulate_lenses"]
+__all__ = [
+    "load_paper_domains",
+    "preset_names",
+    "preset_path",
+    "simulate_lenses",
+    "simulate_to_files",
+]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -67,17 +68,24 @@ def prepare_directory(directory: str | os.PathLike) -> Path:
     return path
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it."""
-    handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=path.name + ".", suffix=TEMPORARY_SUFFIX
-    )
+def temporary_name(path: Path) -> Path:
+    """A fresh name next to ``path`` for writing before ``os.replace`` (ends in ``.tmp``)."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(binary_file_object)`` on a temporary file next to ``path``, then rename it.
+
+    The temporary file is created like any other (the umask applies), so the final file has
+    ordinary permissions; on any failure it is removed and ``path`` is left as it was.
+    """
+    temporary = temporary_name(path)
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with temporary.open("xb") as stream:
             write(stream)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
@@ -85,7 +93,7 @@ def write_manifest(directory: Path, description: dict, config_text: str) -> None
     """Record what the cache key stands for, for people looking into the cache."""
     content = dict(description, config=config_text)
     blob = json.dumps(content, indent=2).encode()
-    _atomic_write(directory / "manifest.json", lambda stream: stream.write(blob))
+    atomic_write(directory / "manifest.json", lambda stream: stream.write(blob))
 
 
 def chunk_path(directory: Path, index: int) -> Path:
@@ -106,7 +114,7 @@ def write_chunk(path: Path, images: np.ndarray, metadata: pd.DataFrame) -> None:
     for i, column in enumerate(metadata.columns):
         values = metadata[column].to_numpy()
         arrays[f"column_{i}"] = values.astype(str) if values.dtype == object else values
-    _atomic_write(path, lambda stream: np.savez(stream, **arrays))
+    atomic_write(path, lambda stream: np.savez(stream, **arrays))
 
 
 def read_chunk(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
