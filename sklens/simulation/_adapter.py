@@ -236,8 +236,11 @@ def validate_config(config: dict, source: str, workdir: str | os.PathLike) -> li
 
 @contextlib.contextmanager
 def _private_outdir(workdir: str | os.PathLike) -> Iterator[Path]:
-    """A fresh directory inside ``workdir`` for deeplenstronomy's files, removed afterwards."""
-    outdir = Path(tempfile.mkdtemp(prefix="deeplenstronomy-", dir=workdir))
+    """A fresh directory inside ``workdir`` for deeplenstronomy's files, removed afterwards.
+
+    Its name ends in ``.tmp`` so that the cache's clean-up also removes it after a hard kill.
+    """
+    outdir = Path(tempfile.mkdtemp(prefix="deeplenstronomy-", suffix=".tmp", dir=workdir))
     try:
         yield outdir
     finally:

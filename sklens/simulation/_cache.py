@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -101,10 +102,16 @@ def chunk_path(directory: Path, index: int) -> Path:
 
 
 def remove_temporaries(directory: Path) -> list[Path]:
-    """Delete the leftovers of interrupted writes in ``directory`` and return their paths."""
+    """Delete the leftovers of interrupted runs in ``directory`` and return their paths.
+
+    These are half-written files and deeplenstronomy's private working directories.
+    """
     leftovers = sorted(directory.glob(f"*{TEMPORARY_SUFFIX}"))
     for path in leftovers:
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return leftovers
 
 

@@ -133,9 +133,12 @@ def test_rerun_resumes_after_an_interruption(tmp_path, source):
     (first.cache_path / "chunk_000001.npz").unlink()
     stray = first.cache_path / "chunk_000001.npz.abc123.tmp"
     stray.write_bytes(b"half-written")
+    stray_workdir = first.cache_path / "deeplenstronomy-xyz.tmp"
+    stray_workdir.mkdir()
+    (stray_workdir / "CONFIGURATION_1_sim_dicts.npy").write_bytes(b"")
     resumed = simulate_lenses("paper-source", N, cache_dir=tmp_path, **OPTIONS)
     assert resumed.n_simulated_chunks == 1
-    assert not stray.exists()
+    assert not stray.exists() and not stray_workdir.exists()
     np.testing.assert_array_equal(resumed.images, source.images)
 
 
