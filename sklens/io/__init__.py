@@ -7,5 +7,6 @@
 """
 
 from sklens.io._dataset import read_fits_dataset, write_fits
+from sklens.io._read import FITSReadError, read_fits, resolve_sources
 
-__all__ = ["read_fits_dataset", "write_fits"]
+__all__ = ["FITSReadError", "read_fits", "read_fits_dataset", "resolve_sources", "write_fits"]
