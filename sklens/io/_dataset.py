@@ -12,8 +12,6 @@ from astropy.io import fits
 from astropy.table import Table
 from sklearn.utils import Bunch
 
-from sklens._validation import as_float_array
-
 CATALOG_EXTNAME = "CATALOG"
 TARGET_COLUMN = "target"
 
@@ -176,6 +174,9 @@ def read_fits_dataset(path: str | os.PathLike) -> Bunch:
 
 
 def _image_cube(images) -> np.ndarray:
+    # Imported here: sklens._validation imports torch, which read_fits's worker processes avoid.
+    from sklens._validation import as_float_array
+
     cube = as_float_array(images, "images")
     if cube.ndim not in (3, 4):
         raise ValueError(
