@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
-from joblib import Parallel, delayed
-from sklearn.utils import Bunch
+from joblib import Parallel, delayed, effective_n_jobs
 from tqdm.auto import tqdm
 
 from sklens.io._shape import check_size, crop_or_pad, crop_slices
@@ -24,6 +23,7 @@ NAN_POLICIES = ("raise", "fill", "propagate")
 ERROR_POLICIES = ("raise", "skip")
 BACKENDS = ("threads", "processes")
 PROGRESS_THRESHOLD = 1000
+MAX_CHUNK = 256
 _IMAGE_HDU_TYPES = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
 # What astropy, gzip and zlib raise on unreadable files (TypeError: less data than declared).
 _READ_FAILURES = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, zlib.error)
@@ -312,16 +312,29 @@ def _check_files_exist(objects: list[tuple[str, ...]]) -> None:
 
 def _read_objects(objects, options: _ReadOptions, n_jobs, backend: str, show: bool) -> Iterator:
     """Yield ``(image, None)`` or ``(None, reason)`` per object, in order, with a progress bar."""
-    bar = tqdm(total=len(objects), desc="Reading FITS", unit="file", disable=not show)
     if n_jobs == 1:
-        results = (_read_object_safely(obj, options) for obj in objects)
+        chunks = ([_read_object_safely(obj, options)] for obj in objects)
     else:
-        parallel = Parallel(n_jobs=n_jobs, prefer=backend, return_as="generator", batch_size="auto")
-        results = parallel(delayed(_read_object_safely)(obj, options) for obj in objects)
-    with bar:
-        for result in results:
-            bar.update()
-            yield result
+        # Chunks of files per task: one task per file costs more in dispatch than the read.
+        size = _chunk_size(len(objects), effective_n_jobs(n_jobs))
+        parallel = Parallel(n_jobs=n_jobs, prefer=backend, return_as="generator")
+        chunks = parallel(
+            delayed(_read_chunk)(objects[start : start + size], options)
+            for start in range(0, len(objects), size)
+        )
+    with tqdm(total=len(objects), desc="Reading FITS", unit="file", disable=not show) as bar:
+        for chunk in chunks:
+            bar.update(len(chunk))
+            yield from chunk
+
+
+def _chunk_size(n_objects: int, n_workers: int) -> int:
+    """About eight chunks per worker (for load balance and a live progress bar), at most 256."""
+    return max(1, min(MAX_CHUNK, -(-n_objects // (8 * n_workers))))
+
+
+def _read_chunk(objects: list[tuple[str, ...]], options: _ReadOptions) -> list:
+    return [_read_object_safely(obj, options) for obj in objects]
 
 
 def _read_object_safely(obj: tuple[str, ...], options: _ReadOptions):
@@ -359,7 +372,6 @@ def _read_file(path: str, options: _ReadOptions, *, bands, one_plane: bool) -> n
     try:
         with fits.open(path) as hdul:  # memory-mapped where astropy can (unscaled, uncompressed)
             hdu = _select_hdu(hdul, options.hdu, path)
-            _check_not_truncated(hdu, path)
             if "DATASUM" in hdu.header and hdu.verify_datasum() == 0:
                 raise FITSReadError(
                     path, f"HDU {hdul.index_of(hdu)} fails its DATASUM check (corrupted data)"
@@ -368,16 +380,20 @@ def _read_file(path: str, options: _ReadOptions, *, bands, one_plane: bool) -> n
     except FITSReadError:
         raise
     except _READ_FAILURES as exc:
-        raise FITSReadError(path, _failure_reason(exc)) from exc
+        raise FITSReadError(path, _failure_reason(exc, path)) from exc
 
 
-def _failure_reason(exc: Exception) -> str:
+def _failure_reason(exc: Exception, path: str) -> str:
     if isinstance(exc, FileNotFoundError):
         return "the file does not exist"
     if isinstance(exc, (EOFError, zlib.error)):
         return f"the compressed file is truncated or corrupt ({exc})"
-    if isinstance(exc, TypeError) and "buffer is too small" in str(exc):
-        return "the file is truncated (less data than its header declares)"
+    # astropy only warns about truncation on opening; reading then fails with one of these.
+    if "buffer is too small" in str(exc) or "cannot reshape array" in str(exc):
+        return (
+            "the file is truncated: it holds less data than its header declares "
+            f"({os.path.getsize(path)} bytes)"
+        )
     if isinstance(exc, OSError) and ("SIMPLE" in str(exc) or "Empty or corrupt" in str(exc)):
         return f"not a FITS file, or an empty or corrupt one ({exc})"
     return f"{type(exc).__name__}: {exc}"
@@ -424,19 +440,6 @@ def _describe_hdu(hdu) -> str:
     if not isinstance(hdu, _IMAGE_HDU_TYPES):
         return type(hdu).__name__
     return "image, " + ("x".join(map(str, hdu.shape)) if _has_data(hdu) else "no data")
-
-
-def _check_not_truncated(hdu, path: str) -> None:
-    """Plain files: the data must fit in the file (astropy only warns, then fails obscurely)."""
-    if isinstance(hdu, fits.CompImageHDU) or path.lower().endswith(".gz"):
-        return  # decompression reports truncation itself
-    end_of_data = hdu.fileinfo()["datLoc"] + hdu.size
-    if end_of_data > os.path.getsize(path):
-        raise FITSReadError(
-            path,
-            f"the file is truncated: its data should end at byte {end_of_data}, "
-            f"but the file has {os.path.getsize(path)} bytes",
-        )
 
 
 def _image_data(hdu, path: str, options: _ReadOptions, bands, one_plane: bool) -> np.ndarray:
@@ -520,7 +523,9 @@ def _stack(images: list[np.ndarray], objects: list[tuple[str, ...]]) -> np.ndarr
     return np.stack(images)
 
 
-def _skip_result(objects, images, indices, skipped) -> Bunch:
+def _skip_result(objects, images, indices, skipped):
+    from sklearn.utils import Bunch  # imported here: reader processes need not import sklearn
+
     if not images:
         first = "; ".join(f"'{source}': {reason}" for source, reason in skipped[:3])
         raise ValueError(f"All {len(objects)} objects were skipped as unreadable, e.g. {first}")

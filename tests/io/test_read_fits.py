@@ -296,10 +296,15 @@ def test_not_a_fits_file(tmp_path):
         read_fits(path)
 
 
-def test_truncated_file(tmp_path, good_file):
+@pytest.mark.parametrize("header", [{}, {"BSCALE": 2.0, "BZERO": 1.0}])  # memmap or not
+def test_truncated_file(tmp_path, header):
+    good_file = _write(tmp_path / "good.fits", _image(dtype=np.int16), **header)
     truncated = tmp_path / "cut.fits"
     truncated.write_bytes(good_file.read_bytes()[: 2880 + 100])
-    with pytest.raises(FITSReadError, match=r"cut.fits.*truncated.*2980 bytes"):
+    with pytest.raises(
+        FITSReadError,
+        match=r"cut.fits.*truncated.*declares \(2980 bytes\)",
+    ):
         read_fits(truncated)
 
 
