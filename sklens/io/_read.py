@@ -168,7 +168,7 @@ def read_fits(
     objects = resolve_sources(source)
     _check_band_lists(objects, options.bands)
     if errors == "raise":
-        _check_files_exist(objects)
+        _check_files_exist(objects, options.bands)
 
     show = len(objects) >= PROGRESS_THRESHOLD if progress is None else bool(progress)
     results = _read_objects(objects, options, n_jobs, backend, show)
@@ -301,8 +301,10 @@ def _check_band_lists(objects: list[tuple[str, ...]], bands: tuple[int, ...] | N
         )
 
 
-def _check_files_exist(objects: list[tuple[str, ...]]) -> None:
-    missing = [path for obj in objects for path in obj if not os.path.isfile(path)]
+def _check_files_exist(objects: list[tuple[str, ...]], bands: tuple[int, ...] | None) -> None:
+    """List every missing file that would be opened (per-band files of unselected bands are not)."""
+    opened = (_files_to_open(obj, bands) for obj in objects)
+    missing = [path for files in opened for path in files if not os.path.isfile(path)]
     if missing:
         shown = ", ".join(f"'{path}'" for path in missing[:5]) + (
             " ..." if len(missing) > 5 else ""
@@ -312,7 +314,7 @@ def _check_files_exist(objects: list[tuple[str, ...]]) -> None:
 
 def _read_objects(objects, options: _ReadOptions, n_jobs, backend: str, show: bool) -> Iterator:
     """Yield ``(image, None)`` or ``(None, reason)`` per object, in order, with a progress bar."""
-    if n_jobs == 1:
+    if effective_n_jobs(n_jobs) == 1:
         chunks = ([_read_object_safely(obj, options)] for obj in objects)
     else:
         # Chunks of files per task: one task per file costs more in dispatch than the read.
@@ -349,11 +351,18 @@ def _read_object(obj: tuple[str, ...], options: _ReadOptions) -> np.ndarray:
     if len(obj) == 1:
         image = _read_file(obj[0], options, bands=options.bands, one_plane=False)
     else:
-        files = obj if options.bands is None else [obj[band] for band in options.bands]
+        files = _files_to_open(obj, options.bands)
         planes = [_read_file(path, options, bands=None, one_plane=True) for path in files]
         _check_same_band_sizes(files, planes)
         image = np.concatenate(planes)
     return _apply_nan_policy(image, obj, options)
+
+
+def _files_to_open(obj: tuple[str, ...], bands: tuple[int, ...] | None) -> tuple[str, ...]:
+    """A single file is always opened; of per-band files, only the selected bands'."""
+    if len(obj) == 1 or bands is None:
+        return obj
+    return tuple(obj[band] for band in bands)
 
 
 def _check_same_band_sizes(files, planes) -> None:

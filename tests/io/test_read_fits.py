@@ -184,6 +184,16 @@ def test_per_band_files(tmp_path):
     np.testing.assert_array_equal(read_fits(as_frame), images)
 
 
+def test_unselected_band_files_are_not_needed(tmp_path):
+    g = _write(tmp_path / "g.fits", _image())
+    missing_r = tmp_path / "r.fits"
+    np.testing.assert_array_equal(
+        read_fits([[g, missing_r]], bands=[0]), _as_result(read_fits(g)[0, 0])
+    )
+    with pytest.raises(FileNotFoundError, match="r.fits"):
+        read_fits([[g, missing_r]])
+
+
 def test_per_band_file_must_hold_one_image(tmp_path):
     single = _write(tmp_path / "g.fits", _image())
     cube = _write(tmp_path / "r.fits", _image(shape=(2, 12, 10)))
