@@ -12,6 +12,8 @@ from astropy.io import fits
 from astropy.table import Table
 from sklearn.utils import Bunch
 
+from sklens.io._read import DATASET_CREATOR
+
 CATALOG_EXTNAME = "CATALOG"
 TARGET_COLUMN = "target"
 
@@ -91,7 +93,7 @@ def write_fits(
 
     primary = fits.PrimaryHDU(data=cube)
     primary.header["NIMAGES"] = (n_images, "number of images (the slowest FITS axis)")
-    primary.header["CREATOR"] = ("sklens.io.write_fits", "software that wrote this file")
+    primary.header["CREATOR"] = (DATASET_CREATOR, "software that wrote this file")
     catalog = _catalog_hdu(columns)
     catalog.header["NROWS"] = (n_images, "rows, one per image (also without columns)")
     catalog.header["TGTNDIM"] = (target_ndim, "0: no target, 1: shape (n,), 2: shape (n, k)")

@@ -24,6 +24,7 @@ ERROR_POLICIES = ("raise", "skip")
 BACKENDS = ("threads", "processes")
 PROGRESS_THRESHOLD = 1000
 MAX_CHUNK = 256
+DATASET_CREATOR = "sklens.io.write_fits"  # the CREATOR keyword of sklens.io.write_fits files
 _IMAGE_HDU_TYPES = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
 # What astropy, gzip and zlib raise on unreadable files (TypeError: less data than declared).
 _READ_FAILURES = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, zlib.error)
@@ -380,6 +381,7 @@ def _check_same_band_sizes(files, planes) -> None:
 def _read_file(path: str, options: _ReadOptions, *, bands, one_plane: bool) -> np.ndarray:
     try:
         with fits.open(path) as hdul:  # memory-mapped where astropy can (unscaled, uncompressed)
+            _refuse_datasets(hdul, path)
             hdu = _select_hdu(hdul, options.hdu, path)
             if "DATASUM" in hdu.header and hdu.verify_datasum() == 0:
                 raise FITSReadError(
@@ -390,6 +392,16 @@ def _read_file(path: str, options: _ReadOptions, *, bands, one_plane: bool) -> n
         raise
     except _READ_FAILURES as exc:
         raise FITSReadError(path, _failure_reason(exc, path)) from exc
+
+
+def _refuse_datasets(hdul: fits.HDUList, path: str) -> None:
+    """A write_fits file is a stack of objects (n, C, H, W), not one object's cutout."""
+    if hdul[0].header.get("CREATOR") == DATASET_CREATOR:
+        raise FITSReadError(
+            path,
+            f"it is a dataset of {hdul[0].header.get('NIMAGES', '?')} images written by "
+            "write_fits; read it with sklens.io.read_fits_dataset",
+        )
 
 
 def _failure_reason(exc: Exception, path: str) -> str:
@@ -477,8 +489,7 @@ def _image_data(hdu, path: str, options: _ReadOptions, bands, one_plane: bool) -
             path, f"bands={planes} asks for band {max(planes)}, but the file has {n_planes}"
         )
     crop = crop_slices(shape[-2:], options.size) if options.size else (slice(None), slice(None))
-    # ``section`` reads only what is asked for and applies BSCALE/BZERO/BLANK (``data`` refuses
-    # scaled images under memmap).
+    # ``section`` reads only the planes and crop asked for, applying BSCALE/BZERO/BLANK.
     if len(shape) == 2:
         image = hdu.section[crop][None]
     elif bands is None:

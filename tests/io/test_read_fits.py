@@ -435,3 +435,31 @@ def test_progress_bar_shows_rate_and_remaining_time(folder, capsys):
 def test_bad_arguments_are_refused_before_reading(kwargs, message):
     with pytest.raises(ValueError, match=message):
         read_fits("never-read.fits", **kwargs)
+
+
+@pytest.mark.parametrize("images", [np.zeros((5, 8, 8)), np.zeros((5, 2, 8, 8))])
+def test_dataset_files_point_to_read_fits_dataset(tmp_path, images):
+    from sklens.io import write_fits
+
+    path = write_fits(tmp_path / "dataset.fits", images)
+    with pytest.raises(FITSReadError, match="dataset of 5 images.*read_fits_dataset"):
+        read_fits(path)
+
+
+def test_truncated_tile_compressed_file(tmp_path):
+    path = tmp_path / "cut.fits.fz"
+    hdu = fits.CompImageHDU(_image(dtype=np.int32), compression_type="RICE_1")
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    path.write_bytes(path.read_bytes()[:4000])
+    with pytest.raises(FITSReadError, match="cut.fits.fz.*not a multiple of 2880: truncated"):
+        read_fits(path)
+
+
+def test_skip_works_with_process_workers(folder):
+    path, expected = folder
+    (path / "cut2.fits").write_bytes(b"broken")
+    with pytest.warns(UserWarning, match="skipped 1 of 6"):
+        result = read_fits(path, errors="skip", n_jobs=2, backend="processes")
+    np.testing.assert_array_equal(result.indices, [0, 1, 3, 4, 5])
+    np.testing.assert_array_equal(result.images, expected[[0, 1, 3, 4, 5]])
+    assert "not a FITS file" in result.skipped[0][1]
