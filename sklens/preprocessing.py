@@ -29,7 +29,10 @@ MAD_TO_STD = 1.482602218505602  # 1 / Phi^-1(3/4): the MAD of a Gaussian times t
 
 
 class _StatelessTransformer(TransformerMixin, BaseEstimator):
-    """A transformer whose ``fit`` only checks the parameters; ``transform`` works unfitted."""
+    """A transformer whose ``fit`` only checks the parameters; ``transform`` works unfitted.
+
+    Subclasses define ``_check_params``, which raises on invalid parameters.
+    """
 
     def fit(self, X, y=None):
         """Check the parameters; nothing is learned.
@@ -47,9 +50,6 @@ class _StatelessTransformer(TransformerMixin, BaseEstimator):
         """
         self._check_params()
         return self
-
-    def _check_params(self) -> None:
-        raise NotImplementedError
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
