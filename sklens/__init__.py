@@ -2,9 +2,19 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from sklens.domains import TargetData
+from sklens.regression import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
+
 try:
     __version__ = version("sklens")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "CNNRegressor",
+    "CORALRegressor",
+    "DANNRegressor",
+    "MMDRegressor",
+    "TargetData",
+    "__version__",
+]

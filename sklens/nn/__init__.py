@@ -1,0 +1,1 @@
+"""Torch building blocks: networks, layers and losses. Nothing here knows about scikit-learn."""
