@@ -88,9 +88,7 @@ def test_packed_target_rows_pass_through_every_transform(survey):
     assert (normalizer.n_source_rows_, normalizer.n_target_rows_) == (40, 20)
     # The target rows reached the regressor scaled by the target's own statistics.
     target_images = FITSLoader().transform(paths["target"])[:, :, 1:13, 1:13]
-    np.testing.assert_allclose(
-        seen, _flatten(target_images / normalizer.scale_["target"]), rtol=1e-5
-    )
+    np.testing.assert_allclose(seen, _flatten(target_images / normalizer.scale_["target"]), rtol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -119,9 +117,7 @@ def test_pipeline_clone_and_pickle_predict_the_same(survey):
     assert clone(pipe).get_params()["imagenormalizer__softening"] == 2.0
     fitted = pipe.fit(X, y)
     restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(
-        restored.predict(paths["target"]), fitted.predict(paths["target"])
-    )
+    np.testing.assert_array_equal(restored.predict(paths["target"]), fitted.predict(paths["target"]))
 
 
 def test_grid_search_over_preprocessing_parameters(survey):
