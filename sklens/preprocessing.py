@@ -97,7 +97,7 @@ class FITSLoader(_StatelessTransformer):
         Value of pixels added by ``size``.
     n_jobs : int or None, default=1
         Parallel readers.
-    backend : {'processes', 'threads'}, default='processes'
+    backend : {'threads', 'processes'}, default='threads'
         How parallel readers run.
     progress : bool or None, default=None
         Progress bar; None shows it from 1,000 files.
@@ -125,7 +125,7 @@ class FITSLoader(_StatelessTransformer):
         fill_value: float = 0.0,
         pad_value: float = 0.0,
         n_jobs: int | None = 1,
-        backend: str = "processes",
+        backend: str = "threads",
         progress: bool | None = None,
     ):
         self.hdu = hdu

@@ -71,7 +71,7 @@ def read_fits(
     pad_value: float = 0.0,
     errors: str = "raise",
     n_jobs: int | None = 1,
-    backend: str = "processes",
+    backend: str = "threads",
     progress: bool | None = None,
 ):
     """Read survey cutouts from FITS files into a float32 array of shape (n, C, H, W).
@@ -115,9 +115,11 @@ def read_fits(
         ``'skip'`` leaves unreadable objects out, warns, and returns a Bunch saying which.
     n_jobs : int or None, default=1
         Parallel readers (joblib); -1 uses all cores.
-    backend : {'processes', 'threads'}, default='processes'
-        How to run parallel readers. Reading many small files is CPU-bound in Python (header
-        parsing), so processes scale and threads do not (see docs/performance.md).
+    backend : {'threads', 'processes'}, default='threads'
+        How to run parallel readers. Threads start at once but share the GIL, and reading a
+        small file is mostly Python (header parsing); processes can use idle cores but each
+        first imports sklens (and torch) and sends its images back by copy. Measured on a busy
+        2-core machine, threads were the faster of the two (docs/performance.md).
     progress : bool or None, default=None
         Show a progress bar with the rate and the time left; None shows it from 1,000 objects.
 
