@@ -362,7 +362,8 @@ class MMDRegressor(_DomainAdaptiveRegressor):
     >>> rng = np.random.default_rng(0)
     >>> X, X_tgt = rng.normal(size=(2, 64, 1, 16, 16)).astype("float32")
     >>> y = X.mean(axis=(1, 2, 3))
-    >>> MMDRegressor(max_epochs=1, random_state=0).fit(X, y, X_tgt=X_tgt).history[-1, "adaptation_loss"] > 0
+    >>> model = MMDRegressor(max_epochs=1, random_state=0).fit(X, y, X_tgt=X_tgt)
+    >>> bool(model.history[-1, "adaptation_loss"] > 0)
     True
     """
 
