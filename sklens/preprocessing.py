@@ -63,9 +63,7 @@ def _images(X, name: str = "X") -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[:, None]
     if arr.ndim != 4:
-        raise ValueError(
-            f"{name} must have shape (n, C, H, W) or (n, H, W); got shape {arr.shape}."
-        )
+        raise ValueError(f"{name} must have shape (n, C, H, W) or (n, H, W); got shape {arr.shape}.")
     return arr
 
 
@@ -260,9 +258,7 @@ class SelectBands(_StatelessTransformer):
         if not values or any(
             not isinstance(b, numbers.Integral) or isinstance(b, bool) or b < 0 for b in values
         ):
-            raise ValueError(
-                f"bands must be a non-negative int or a list of them; got {self.bands!r}."
-            )
+            raise ValueError(f"bands must be a non-negative int or a list of them; got {self.bands!r}.")
         return tuple(int(b) for b in values)
 
     def fit(self, X, y=None):
@@ -301,8 +297,7 @@ class SelectBands(_StatelessTransformer):
         fitted_channels = getattr(self, "n_channels_in_", images.shape[1])
         if images.shape[1] != fitted_channels:
             raise ValueError(
-                f"X has {images.shape[1]} channels, but SelectBands was fitted on "
-                f"{fitted_channels}."
+                f"X has {images.shape[1]} channels, but SelectBands was fitted on {fitted_channels}."
             )
         return self._select(images)
 
@@ -310,8 +305,7 @@ class SelectBands(_StatelessTransformer):
         bands = self._check_params()
         if max(bands) >= images.shape[1]:
             raise ValueError(
-                f"bands={list(bands)} asks for band {max(bands)}, "
-                f"but X has {images.shape[1]} channels."
+                f"bands={list(bands)} asks for band {max(bands)}, but X has {images.shape[1]} channels."
             )
         return images[:, list(bands)]
 
@@ -476,8 +470,7 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
         images = check_images(X)
         if images.shape[1] != self.n_channels_in_:
             raise ValueError(
-                f"X has {images.shape[1]} channels, but ImageNormalizer was fitted on "
-                f"{self.n_channels_in_}."
+                f"X has {images.shape[1]} channels, but ImageNormalizer was fitted on {self.n_channels_in_}."
             )
         if self.scope == "image":
             return self._apply(images, *self._statistics(images, axes=self._axes(dataset=False)))

@@ -85,9 +85,7 @@ def write_fits(
     if target is not None:
         target_array = _column_array(target, TARGET_COLUMN, n_images)
         if target_array.ndim > 2:
-            raise ValueError(
-                f"target must have shape (n,) or (n, k); got shape {target_array.shape}."
-            )
+            raise ValueError(f"target must have shape (n,) or (n, k); got shape {target_array.shape}.")
         target_ndim = target_array.ndim
         columns = {TARGET_COLUMN: target_array, **columns}
 
@@ -105,9 +103,7 @@ def write_fits(
 def _catalog_hdu(columns: dict[str, np.ndarray]) -> fits.BinTableHDU:
     """Build the 'CATALOG' table, recording each column's numpy dtype (keywords SKDT1, ...)."""
     # astropy writes int8 columns as FITS logicals, so they travel as int16 and are cast back.
-    stored = {
-        name: col.astype(np.int16) if col.dtype == np.int8 else col for name, col in columns.items()
-    }
+    stored = {name: col.astype(np.int16) if col.dtype == np.int8 else col for name, col in columns.items()}
     catalog = fits.table_to_hdu(Table(stored)) if stored else fits.BinTableHDU()
     catalog.name = CATALOG_EXTNAME
     for number, column in enumerate(columns.values(), start=1):
@@ -181,9 +177,7 @@ def _image_cube(images) -> np.ndarray:
 
     cube = as_float_array(images, "images")
     if cube.ndim not in (3, 4):
-        raise ValueError(
-            f"images must have shape (n, C, H, W) or (n, H, W); got shape {cube.shape}."
-        )
+        raise ValueError(f"images must have shape (n, C, H, W) or (n, H, W); got shape {cube.shape}.")
     if cube.shape[0] == 0:
         raise ValueError("images is empty (0 rows); there is nothing to write.")
     return cube
@@ -200,8 +194,7 @@ def _metadata_columns(metadata, n_images: int) -> tuple[dict[str, np.ndarray], s
         kind, items = "dataframe", ((name, metadata[name]) for name in metadata.columns)
     else:
         raise ValueError(
-            "metadata must be a pandas DataFrame, a dict of columns or None; "
-            f"got {type(metadata).__name__}."
+            f"metadata must be a pandas DataFrame, a dict of columns or None; got {type(metadata).__name__}."
         )
     columns = {}
     for name, values in items:
@@ -261,9 +254,7 @@ def _strings_or_raise(array: np.ndarray, name: str) -> np.ndarray:
 def _check_fits_strings(array: np.ndarray, name: str) -> None:
     for value in array.ravel():
         if not value.isascii():
-            raise ValueError(
-                f"{name} holds the non-ASCII string {value!r}; FITS strings are ASCII."
-            )
+            raise ValueError(f"{name} holds the non-ASCII string {value!r}; FITS strings are ASCII.")
         if value != value.rstrip(" ") or "\x00" in value:
             raise ValueError(
                 f"{name} holds {value!r}, with trailing spaces or NUL characters, which FITS "
@@ -305,14 +296,11 @@ def _move_without_replacing(temporary: Path, path: Path) -> None:
 
 def _dataset_hdus(hdul: fits.HDUList, path: Path) -> tuple[fits.PrimaryHDU, fits.BinTableHDU]:
     if hdul[0].data is None:
-        raise ValueError(
-            f"'{path}' has no image cube in its primary HDU; was it written by write_fits?"
-        )
+        raise ValueError(f"'{path}' has no image cube in its primary HDU; was it written by write_fits?")
     if CATALOG_EXTNAME not in hdul:
         names = [hdu.name for hdu in hdul]
         raise ValueError(
-            f"'{path}' has no '{CATALOG_EXTNAME}' extension (HDUs: {names}); "
-            "was it written by write_fits?"
+            f"'{path}' has no '{CATALOG_EXTNAME}' extension (HDUs: {names}); was it written by write_fits?"
         )
     return hdul[0], hdul[CATALOG_EXTNAME]
 
@@ -338,8 +326,7 @@ def _metadata_from_columns(columns: dict[str, np.ndarray], header: fits.Header):
             import pandas as pd
         except ImportError as exc:
             raise ImportError(
-                "this file's metadata was written from a pandas DataFrame; "
-                "install pandas to read it."
+                "this file's metadata was written from a pandas DataFrame; install pandas to read it."
             ) from exc
         return pd.DataFrame(columns, index=pd.RangeIndex(header["NROWS"]))
     return columns

@@ -214,9 +214,7 @@ def resolve_sources(source) -> list[tuple[str, ...]]:
     if hasattr(source, "to_numpy"):  # pandas Series or DataFrame of paths
         source = source.to_numpy()
     if isinstance(source, np.ndarray) and source.ndim > 2:
-        raise ValueError(
-            f"source array must be 1-D or 2-D (per-band paths); got shape {source.shape}."
-        )
+        raise ValueError(f"source array must be 1-D or 2-D (per-band paths); got shape {source.shape}.")
     if not isinstance(source, (Sequence, np.ndarray)) or len(source) == 0:
         raise ValueError(
             "source must be a path, a directory, a glob pattern or a non-empty sequence of paths; "
@@ -233,9 +231,7 @@ def _expand_path(path: str) -> list[str]:
             if name.lower().endswith(FITS_SUFFIXES) and os.path.isfile(os.path.join(path, name))
         )
         if not files:
-            raise FileNotFoundError(
-                f"Directory '{path}' holds no FITS files ({', '.join(FITS_SUFFIXES)})."
-            )
+            raise FileNotFoundError(f"Directory '{path}' holds no FITS files ({', '.join(FITS_SUFFIXES)}).")
         return files
     if glob.has_magic(path):
         files = sorted(name for name in glob.glob(path) if os.path.isfile(name))
@@ -275,12 +271,9 @@ def _check_bands(bands) -> tuple[int, ...] | None:
         return None
     values = (bands,) if isinstance(bands, numbers.Integral) else tuple(bands)
     if not values or any(
-        not isinstance(band, numbers.Integral) or isinstance(band, bool) or band < 0
-        for band in values
+        not isinstance(band, numbers.Integral) or isinstance(band, bool) or band < 0 for band in values
     ):
-        raise ValueError(
-            f"bands must be a non-negative int or a non-empty list of them; got {bands!r}."
-        )
+        raise ValueError(f"bands must be a non-negative int or a non-empty list of them; got {bands!r}.")
     return tuple(int(band) for band in values)
 
 
@@ -291,12 +284,9 @@ def _check_band_lists(objects: list[tuple[str, ...]], bands: tuple[int, ...] | N
         return
     if len(counts) > 1 or any(len(obj) == 1 for obj in objects):
         found = ", ".join(
-            f"{count} objects with {n} file(s)"
-            for n, count in sorted(Counter(map(len, objects)).items())
+            f"{count} objects with {n} file(s)" for n, count in sorted(Counter(map(len, objects)).items())
         )
-        raise ValueError(
-            f"Every object must list the same number of per-band files; found {found}."
-        )
+        raise ValueError(f"Every object must list the same number of per-band files; found {found}.")
     n_files = next(iter(counts))
     if bands is not None and max(bands) >= n_files:
         raise ValueError(
@@ -309,9 +299,7 @@ def _check_files_exist(objects: list[tuple[str, ...]], bands: tuple[int, ...] | 
     opened = (_files_to_open(obj, bands) for obj in objects)
     missing = [path for files in opened for path in files if not os.path.isfile(path)]
     if missing:
-        shown = ", ".join(f"'{path}'" for path in missing[:5]) + (
-            " ..." if len(missing) > 5 else ""
-        )
+        shown = ", ".join(f"'{path}'" for path in missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise FileNotFoundError(f"{len(missing)} of the FITS files do not exist: {shown}")
 
 
@@ -372,12 +360,9 @@ def _check_same_band_sizes(files, planes) -> None:
     sizes = {plane.shape[-2:] for plane in planes}
     if len(sizes) > 1:
         listed = ", ".join(
-            f"'{path}' {h}x{w}"
-            for path, (h, w) in zip(files, (p.shape[-2:] for p in planes), strict=True)
+            f"'{path}' {h}x{w}" for path, (h, w) in zip(files, (p.shape[-2:] for p in planes), strict=True)
         )
-        raise FITSReadError(
-            ", ".join(files), f"its band images differ in size ({listed}); pass size=(H, W)"
-        )
+        raise FITSReadError(", ".join(files), f"its band images differ in size ({listed}); pass size=(H, W)")
 
 
 def _read_file(path: str, options: _ReadOptions, *, bands, one_plane: bool) -> np.ndarray:
@@ -471,14 +456,12 @@ def _image_data(hdu, path: str, options: _ReadOptions, bands, one_plane: bool) -
     if len(shape) == 4:
         raise FITSReadError(
             path,
-            f"its image is 4-D {shape}, a stack of objects; "
-            "read it with sklens.io.read_fits_dataset",
+            f"its image is 4-D {shape}, a stack of objects; read it with sklens.io.read_fits_dataset",
         )
     if len(shape) not in (2, 3):
         raise FITSReadError(
             path,
-            f"its image has {len(shape)} dimensions {shape}; "
-            "expected a 2-D image or a 3-D (C, H, W) cube",
+            f"its image has {len(shape)} dimensions {shape}; expected a 2-D image or a 3-D (C, H, W) cube",
         )
     n_planes = 1 if len(shape) == 2 else shape[0]
     if one_plane and n_planes != 1:
@@ -487,9 +470,7 @@ def _image_data(hdu, path: str, options: _ReadOptions, bands, one_plane: bool) -
         )
     planes = list(range(n_planes)) if bands is None else list(bands)
     if max(planes) >= n_planes:
-        raise FITSReadError(
-            path, f"bands={planes} asks for band {max(planes)}, but the file has {n_planes}"
-        )
+        raise FITSReadError(path, f"bands={planes} asks for band {max(planes)}, but the file has {n_planes}")
     crop = crop_slices(shape[-2:], options.size) if options.size else (slice(None), slice(None))
     # ``section`` reads only the planes and crop asked for, applying BSCALE/BZERO/BLANK.
     if len(shape) == 2:

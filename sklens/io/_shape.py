@@ -13,9 +13,7 @@ def check_size(size, name: str = "size") -> tuple[int, int]:
     try:
         height, width = pair
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be an int or a (height, width) pair; got {size!r}."
-        ) from None
+        raise ValueError(f"{name} must be an int or a (height, width) pair; got {size!r}.") from None
     for value in (height, width):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must hold positive ints; got {size!r}.")

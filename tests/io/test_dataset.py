@@ -20,9 +20,7 @@ def images():
 
 
 def test_round_trip_images_target_and_dataframe_metadata(tmp_path, images):
-    target = np.array(
-        [0.5, 1.0, np.nan, 2.5, np.nan, 3.0]
-    )  # NaN: unlabelled rows of the packed form
+    target = np.array([0.5, 1.0, np.nan, 2.5, np.nan, 3.0])  # NaN: unlabelled rows of the packed form
     metadata = pd.DataFrame(
         {
             "survey": ["DES", "DES", "LSST", "LSST", "DES", "HSC"],

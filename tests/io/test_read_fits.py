@@ -75,9 +75,7 @@ def test_blank_integer_pixels_become_nan(tmp_path):
 def test_tile_compressed_fz_is_read_exactly(tmp_path, compression):
     data = RNG.integers(0, 2000, size=(16, 16)).astype(np.int32)
     path = tmp_path / "img.fits.fz"
-    fits.HDUList(
-        [fits.PrimaryHDU(), fits.CompImageHDU(data, compression_type=compression)]
-    ).writeto(path)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data, compression_type=compression)]).writeto(path)
     np.testing.assert_array_equal(read_fits(path), _as_result(data))
 
 
@@ -111,9 +109,7 @@ def multi_extension(tmp_path):
     fits.HDUList(
         [
             fits.PrimaryHDU(),
-            fits.BinTableHDU.from_columns(
-                [fits.Column(name="a", format="E", array=[1.0])], name="META"
-            ),
+            fits.BinTableHDU.from_columns([fits.Column(name="a", format="E", array=[1.0])], name="META"),
             fits.ImageHDU(sci, name="SCI"),
             fits.ImageHDU(err, name="ERR"),
         ]
@@ -187,9 +183,7 @@ def test_per_band_files(tmp_path):
 def test_unselected_band_files_are_not_needed(tmp_path):
     g = _write(tmp_path / "g.fits", _image())
     missing_r = tmp_path / "r.fits"
-    np.testing.assert_array_equal(
-        read_fits([[g, missing_r]], bands=[0]), _as_result(read_fits(g)[0, 0])
-    )
+    np.testing.assert_array_equal(read_fits([[g, missing_r]], bands=[0]), _as_result(read_fits(g)[0, 0]))
     with pytest.raises(FileNotFoundError, match="r.fits"):
         read_fits([[g, missing_r]])
 
@@ -259,9 +253,7 @@ def test_nan_outside_the_crop_does_not_count(nan_file):
 def test_mixed_sizes_error_lists_sizes_and_examples(tmp_path):
     for i, shape in enumerate([(12, 10), (12, 10), (15, 15)]):
         _write(tmp_path / f"{i}.fits", _image(shape))
-    with pytest.raises(
-        ValueError, match=r"2 x \(C=1, H=12, W=10\).*1 x \(C=1, H=15, W=15\) e.g. '.*2.fits'"
-    ):
+    with pytest.raises(ValueError, match=r"2 x \(C=1, H=12, W=10\).*1 x \(C=1, H=15, W=15\) e.g. '.*2.fits'"):
         read_fits(tmp_path)
 
 
@@ -293,9 +285,7 @@ def good_file(tmp_path):
 
 
 def test_missing_files_are_all_listed_before_reading(tmp_path, good_file):
-    with pytest.raises(
-        FileNotFoundError, match="2 of the FITS files do not exist: '.*a.fits', '.*b.fits'"
-    ):
+    with pytest.raises(FileNotFoundError, match="2 of the FITS files do not exist: '.*a.fits', '.*b.fits'"):
         read_fits([tmp_path / "a.fits", good_file, tmp_path / "b.fits"])
 
 
