@@ -7,14 +7,17 @@ pooled R^2 on a labelled target test set that no scorer sees. Reported per score
 correlation between its scores and the oracle across the grid, and the oracle R^2 of the candidate
 it selects against the grid's best.
 
-Data: the simulated paper domains (``sklens.simulation``) when that module is installed, else the toy
-domains of ``sklens.datasets.make_toy_lenses``; the output says which. Each domain is divided by
-its own training-split pixel standard deviation (a statistic of unlabelled images).
+Data: ``--data paper`` (the default) draws the simulated paper domains with
+``sklens.simulation.simulate_lenses('paper-source'|'paper-target', ...)`` (deeplenstronomy, 40x40,
+cached under ``--cache-dir``); ``--data toy`` uses ``sklens.datasets.make_toy_lenses`` (24x24). Each
+domain is divided by its own training-split pixel standard deviation (a statistic of unlabelled
+images; see docs/results.md on why this matters for the paper domains).
 
 Run from the repository root::
 
-    PYTHONPATH=. python benchmarks/study_model_selection.py          # the study (~20-30 min, 2 cores)
-    PYTHONPATH=. python benchmarks/study_model_selection.py --fast   # seconds, a smoke test
+    PYTHONPATH=. python benchmarks/study_model_selection.py               # paper domains, ~30 min
+    PYTHONPATH=. python benchmarks/study_model_selection.py --data toy    # toy domains, ~20 min
+    PYTHONPATH=. python benchmarks/study_model_selection.py --fast --data toy   # a smoke test, ~1 min
 """
 
 from __future__ import annotations
@@ -63,26 +66,30 @@ class Config:
     lrs: tuple[float, ...]
 
 
-FULL = Config(1000, 400, 800, 24, 8, (0.1, 1.0, 10.0), (3e-4, 1e-3, 3e-3))
-FAST = Config(120, 60, 60, 16, 2, (0.1, 1.0), (1e-3,))
+CONFIGS = {
+    ("paper", False): Config(800, 300, 600, 40, 6, (0.1, 1.0, 10.0), (3e-4, 1e-3, 3e-3)),
+    ("toy", False): Config(1000, 400, 800, 24, 8, (0.1, 1.0, 10.0), (3e-4, 1e-3, 3e-3)),
+    ("paper", True): Config(120, 60, 60, 40, 2, (0.1, 1.0), (1e-3,)),
+    ("toy", True): Config(120, 60, 60, 16, 2, (0.1, 1.0), (1e-3,)),
+}
 
 
-def _draw(domain: str, n: int, image_size: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """Draw ``n`` labelled lenses of one domain, from the paper simulation if it is available."""
-    try:
-        from sklens.simulation import simulate_lenses
-    except ImportError:
-        data = make_toy_lenses(n, domain=domain, image_size=image_size, random_state=seed)
-        return data.images, data.target, f"make_toy_lenses (toy, {image_size}x{image_size})"
-    data = simulate_lenses(f"paper-{domain}", n, random_state=seed)
-    return data.images, data.target, "sklens.simulation paper domains (40x40)"
+def _draw(data: str, domain: str, n: int, cfg: Config, seed: int, cache_dir: str | None):
+    """Draw ``n`` labelled lenses of one domain: images, labels and a description."""
+    if data == "toy":
+        toy = make_toy_lenses(n, domain=domain, image_size=cfg.image_size, random_state=seed)
+        return toy.images, toy.target, f"make_toy_lenses (toy, {cfg.image_size}x{cfg.image_size})"
+    from sklens.simulation import simulate_lenses
+
+    sim = simulate_lenses(f"paper-{domain}", n, random_state=seed, cache_dir=cache_dir, progress=False)
+    return sim.images, sim.target, "sklens.simulation paper-source / paper-target (deeplenstronomy, 40x40)"
 
 
-def load_domains(cfg: Config, seed: int) -> dict[str, np.ndarray | str]:
+def load_domains(data: str, cfg: Config, seed: int, cache_dir: str | None) -> dict[str, np.ndarray | str]:
     """Return scaled train / validation / test splits of both domains and a description of the data."""
     n = cfg.n_train + cfg.n_val + cfg.n_test
-    X_s, y_s, name = _draw("source", n, cfg.image_size, seed)
-    X_t, y_t, _ = _draw("target", n, cfg.image_size, seed + 1)
+    X_s, y_s, name = _draw(data, "source", n, cfg, seed, cache_dir)
+    X_t, y_t, _ = _draw(data, "target", n, cfg, seed + 1, cache_dir)
     X_s = X_s / X_s[: cfg.n_train].std()
     X_t = X_t / X_t[: cfg.n_train].std()
     a, b = cfg.n_train, cfg.n_train + cfg.n_val
@@ -178,12 +185,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     """Run the study and print its tables; return the summary rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="a tiny grid on tiny data (seconds)")
+    parser.add_argument("--data", choices=["paper", "toy"], default="paper")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", default=None, help="simulation chunk cache (paper data)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    cfg = FAST if args.fast else FULL
+    cfg = CONFIGS[args.data, args.fast]
     start = time.perf_counter()
-    splits = load_domains(cfg, args.seed)
+    splits = load_domains(args.data, cfg, args.seed, args.cache_dir)
     print(
         f"data: {splits['data']}, each domain divided by its training-split pixel std; "
         f"{cfg.n_train} source + {cfg.n_train} target training rows, {cfg.n_val} + {cfg.n_val} validation "
