@@ -38,6 +38,7 @@ __all__ = [
     "IWVScorer",
     "ReverseValidationScorer",
     "SourceR2Scorer",
+    "default_domain_classifier",
     "density_ratios",
     "dev_risk",
     "effective_sample_size",

@@ -193,6 +193,21 @@ def test_every_scorer_inside_grid_search_with_a_pipeline_in_packed_form():
     assert search.best_estimator_[-1].n_target_rows_ == 40
 
 
+def _with_squares(X):
+    return np.hstack([X, X**2])
+
+
+def test_a_pipeline_is_weighted_on_its_last_step_features_of_the_transformed_rows(same_domains):
+    X, y, _ = same_domains
+    pipe = make_pipeline(FunctionTransformer(_with_squares), CNNRegressor(**{**MLP, "max_epochs": 3}))
+    pipe.fit(X, y)  # the regressor sees 8 columns: untransformed rows would be refused
+    src, tgt = ~np.isnan(y), np.isnan(y)
+    features = pipe[-1].transform_features(_with_squares(X))
+    weights = density_ratios(features[src], features[tgt])
+    losses = (pipe.predict(X[src]) - y[src]) ** 2
+    assert IWVScorer()(pipe, X, y) == pytest.approx(-np.sum(weights * losses) / np.sum(weights))
+
+
 # ------------------------------------------------------------------------------------ errors
 @pytest.mark.parametrize("scorer", [IWVScorer(), DEVScorer(), ReverseValidationScorer(), SourceR2Scorer()])
 def test_a_fold_without_labelled_rows_is_refused(scorer, same_domains):
