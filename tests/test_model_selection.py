@@ -1,5 +1,7 @@
 """Label-free model selection: density ratios, the four scorers, and their use inside GridSearchCV."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -206,6 +208,13 @@ def test_a_pipeline_is_weighted_on_its_last_step_features_of_the_transformed_row
     weights = density_ratios(features[src], features[tgt])
     losses = (pipe.predict(X[src]) - y[src]) ** 2
     assert IWVScorer()(pipe, X, y) == pytest.approx(-np.sum(weights * losses) / np.sum(weights))
+
+
+@pytest.mark.parametrize(
+    "scorer", [IWVScorer(max_ratio=5.0), DEVScorer(n_splits=4), ReverseValidationScorer(), SourceR2Scorer()]
+)
+def test_scorers_pickle_for_parallel_workers(scorer):
+    assert pickle.loads(pickle.dumps(scorer)) == scorer
 
 
 # ------------------------------------------------------------------------------------ errors
