@@ -7,7 +7,9 @@ through joblib to Dask): a cluster of a single task thread would not do, because
 search in the calling process instead. Runs alternate (1 worker, 2 workers, local) ``--repeats``
 times so that changes in the machine's load hit both; the best time of each is reported. The search
 uses ``refit=False`` so that only the parallel part is timed, and every run must give bit-identical
-``cv_results_`` scores. "local" is the search in this process, serially, with one torch thread.
+``cv_results_`` scores. "local" is the search in this process, serially, with one torch thread. The
+CPU time the workers (or, for "local", this process) used during each run, divided by its wall time,
+says how many cores the run actually got on a shared machine.
 
 Run from the repository root::
 
@@ -74,8 +76,16 @@ def start_cluster(args: argparse.Namespace, data) -> tuple[LocalCluster, Client]
     return cluster, client
 
 
-def time_on_dask(client: Client, workers: list[str], args: argparse.Namespace, data) -> tuple[float, dict]:
+def workers_cpu_seconds(client: Client) -> float:
+    return sum(client.run(time.process_time).values())
+
+
+def time_on_dask(
+    client: Client, workers: list[str], args: argparse.Namespace, data
+) -> tuple[float, float, dict]:
+    """Return the wall time, the CPU time of all workers and the cv_results_ of one search."""
     X, y, X_tgt = data
+    cpu = workers_cpu_seconds(client)
     start = time.perf_counter()
     with get_task_stream(client) as stream, joblib.parallel_backend("dask", workers=workers):
         search = make_search(args).fit(X, y, X_tgt=TargetData(X_tgt))
@@ -83,15 +93,15 @@ def time_on_dask(client: Client, workers: list[str], args: argparse.Namespace, d
     used = {task["worker"] for task in stream.data}
     if used != set(workers):
         raise RuntimeError(f"the search ran on {sorted(used)}, not on {workers}")
-    return seconds, search.cv_results_
+    return seconds, workers_cpu_seconds(client) - cpu, search.cv_results_
 
 
-def time_locally(args: argparse.Namespace, data) -> tuple[float, dict]:
+def time_locally(args: argparse.Namespace, data) -> tuple[float, float, dict]:
     X, y, X_tgt = data
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     with limit_torch_threads(1):
         search = make_search(args).fit(X, y, X_tgt=TargetData(X_tgt))
-    return time.perf_counter() - start, search.cv_results_
+    return time.perf_counter() - start, time.process_time() - cpu, search.cv_results_
 
 
 def main() -> None:
@@ -119,9 +129,13 @@ def main() -> None:
     try:
         for repeat in range(args.repeats):
             for name, run in runs.items():
-                seconds, cv_results = run()
+                seconds, cpu, cv_results = run()
                 times[name].append(seconds)
-                print(f"repeat {repeat + 1}, {name}: {seconds:.1f} s (load average {os.getloadavg()[0]:.1f})")
+                print(
+                    f"repeat {repeat + 1}, {name}: {seconds:.1f} s, {cpu:.1f} CPU-s "
+                    f"= {cpu / seconds:.2f} cores "
+                    f"(load average {os.getloadavg()[0]:.1f})"
+                )
                 reference = reference or cv_results
                 for key in ("split0_test_score", "mean_test_score"):
                     np.testing.assert_array_equal(cv_results[key], reference[key], err_msg=f"{name}: {key}")
