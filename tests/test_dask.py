@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklens import DANNRegressor, TargetData
 from sklens.datasets import make_toy_lenses
 from sklens.parallel import TorchThreads, limit_torch_threads
+from sklens.simulation import simulate_lenses
 
 # The scheduler's HTTP server binds to 127.0.0.1 and moves off port 8787 when another cluster holds it.
 pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
@@ -117,6 +118,22 @@ def test_torch_threads_plugin_sets_the_thread_count_of_the_task_threads(client):
         for address in client.scheduler_info()["workers"]
     ]
     assert in_tasks == [("2", 1), ("2", 1)]
+
+
+def test_simulation_over_the_cluster_equals_the_local_one_bit_for_bit(client, tmp_path):
+    options = dict(random_state=3, chunk_size=8, progress=False)
+    local = simulate_lenses("paper-source", 16, **options)
+    with get_task_stream(client) as stream, joblib.parallel_backend("dask"):
+        remote = simulate_lenses("paper-source", 16, n_jobs=-1, cache_dir=tmp_path, **options)
+    assert stream.data, "no chunk was simulated on the Dask workers"
+    np.testing.assert_array_equal(remote.images, local.images)
+    np.testing.assert_array_equal(remote.target, local.target)
+    assert remote.metadata.equals(local.metadata)
+    # The workers wrote both chunks into the shared cache directory; a second call only reads them.
+    assert remote.n_simulated_chunks == 2 and remote.cache_path.parent == tmp_path
+    again = simulate_lenses("paper-source", 16, cache_dir=tmp_path, **options)
+    assert again.n_simulated_chunks == 0
+    np.testing.assert_array_equal(again.images, local.images)
 
 
 def test_limit_torch_threads_restores_the_previous_count():
