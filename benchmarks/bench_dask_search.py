@@ -9,7 +9,10 @@ times so that changes in the machine's load hit both; the best time of each is r
 uses ``refit=False`` so that only the parallel part is timed, and every run must give bit-identical
 ``cv_results_`` scores. "local" is the search in this process, serially, with one torch thread. The
 CPU time the workers (or, for "local", this process) used during each run, divided by its wall time,
-says how many cores the run actually got on a shared machine.
+says how many cores the run actually got on a shared machine. Dask's nanny starts workers with
+``MALLOC_TRIM_THRESHOLD_=65536``; setting it turns off glibc's adaptive mmap threshold, so every
+buffer over 128 KiB (most activations here) is mapped from the OS and unmapped again at each step.
+``--no-malloc-trim`` starts the workers without it.
 
 Run from the repository root::
 
@@ -22,6 +25,7 @@ import argparse
 import os
 import time
 
+import dask
 import joblib
 import numpy as np
 from distributed import Client, LocalCluster, get_task_stream
@@ -43,6 +47,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-candidates", type=int, default=8, choices=range(2, 17), metavar="2..16")
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--no-malloc-trim",
+        action="store_true",
+        help="start the workers without the nanny's MALLOC_TRIM_THRESHOLD_=65536",
+    )
     return parser.parse_args()
 
 
@@ -66,6 +75,8 @@ def warm_up(args: argparse.Namespace, data) -> None:
 
 
 def start_cluster(args: argparse.Namespace, data) -> tuple[LocalCluster, Client]:
+    if args.no_malloc_trim:
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
     cluster = LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     )
@@ -111,7 +122,8 @@ def main() -> None:
     print(
         f"GridSearchCV: DANNRegressor, {args.n_candidates} candidates x {args.folds} folds = {n_fits} fits, "
         f"{args.n_images} + {args.n_images} images of {args.image_size}x{args.image_size}, "
-        f"{args.max_epochs} epochs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start"
+        f"{args.max_epochs} epochs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
+        f"workers {'without' if args.no_malloc_trim else 'with'} MALLOC_TRIM_THRESHOLD_"
     )
     with limit_torch_threads(1):
         warm_up(args, data)
