@@ -2,6 +2,7 @@
 
 import os
 
+import dask
 import joblib
 import numpy as np
 import pytest
@@ -26,7 +27,9 @@ def client():
     # Thread variables of 2 stand for a node whose environment asks for more threads than a task's share:
     # the nanny passes variables already set on to the workers instead of its default of 1 (torch's
     # pip wheels follow MKL_NUM_THREADS). TorchThreads(1) must win.
-    with pytest.MonkeyPatch.context() as patch:
+    # Workers without the nanny's MALLOC_TRIM_THRESHOLD_, as docs/scale_out.md advises (it slows torch).
+    no_trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    with pytest.MonkeyPatch.context() as patch, dask.config.set(no_trim):
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             patch.setenv(variable, "2")
         cluster = LocalCluster(
