@@ -77,8 +77,10 @@ class TorchThreads(WorkerPlugin):
     """Dask worker plugin: set the number of torch threads of every worker when it starts.
 
     Register it right after connecting the client, before the workers run torch code: workers that
-    join later (scaling, restarts) run it at start-up too. Keep ``n`` times the worker's task threads
-    at most the cores the worker may use.
+    join later (scaling, restarts) run it at start-up too, but a task thread that has already run
+    torch code keeps its count (``client.restart()`` applies the plugin to fresh workers). Keep ``n``
+    times the worker's task threads at most the cores the worker may use. Registering another
+    ``TorchThreads`` replaces the previous one (they share a name).
 
     Parameters
     ----------
