@@ -1,0 +1,1 @@
+"""torch building blocks of sklens; they know nothing of scikit-learn."""
