@@ -64,7 +64,7 @@ class SquareGroup:
         n = len(self.elements)
         # The multiplication table is read off the action on an asymmetric probe, so it cannot
         # disagree with ``act``.
-        probe = torch.arange(9.0).reshape(3, 3)
+        probe = torch.arange(9.0, device="cpu").reshape(3, 3)
         images = [self.act(g, probe) for g in range(n)]
 
         def index_of(image: torch.Tensor) -> int:
