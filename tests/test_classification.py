@@ -1,6 +1,8 @@
 """LensClassifier and RotInvariantLensClassifier: training, exact invariance, sklearn use."""
 
+import importlib.util
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +32,7 @@ MODELS = {
     "group": lambda **kw: RotInvariantLensClassifier(invariance="group", **{**SMALL, **kw}),
 }
 INVARIANT = ["input", "group"]
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "lens_finding.py"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -234,3 +237,14 @@ def test_predicting_before_fit_is_refused(data):
 
     with pytest.raises(NotFittedError):
         LensClassifier().predict_proba(data[2])
+
+
+def test_example_runs_in_fast_mode(capsys):
+    spec = importlib.util.spec_from_file_location("lens_finding_example", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    rows = example.main(["--fast"])
+    assert set(rows) == {"LensClassifier", "RotInvariant input C4", "RotInvariant group C4"}
+    assert rows["RotInvariant input C4"]["spread_max"] == 0.0
+    assert rows["RotInvariant group C4"]["spread_max"] == 0.0
+    assert "| model | parameters |" in capsys.readouterr().out
