@@ -8,7 +8,12 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.sparse
 import torch
+
+
+class NonNumericDataError(ValueError, TypeError):
+    """Input that is not numeric: a ``ValueError`` (sklens's rule) and a ``TypeError`` (NumPy's)."""
 
 
 def resolve_device(device: str | torch.device | None) -> str:
@@ -25,14 +30,18 @@ def as_float_array(X, name: str = "X") -> np.ndarray:
     """Convert ``X`` to a float32 numpy array, refusing non-numeric data with a clear message."""
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
+    if scipy.sparse.issparse(X):
+        raise TypeError(f"{name} is a sparse matrix; sparse input is not supported, pass a dense array.")
     try:
         arr = np.asarray(X)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-    ):
-        raise ValueError(f"{name} must be numeric; got dtype {arr.dtype}.")
+        if arr.dtype == object:
+            arr = arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:  # ragged lists, strings and the like
+        raise NonNumericDataError(f"{name} must be numeric and could not be converted: {exc}") from exc
+    if np.iscomplexobj(arr):
+        raise ValueError(f"Complex data not supported: {name} holds complex numbers.")
+    if not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
+        raise NonNumericDataError(f"{name} must be numeric; got dtype {arr.dtype}.")
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
@@ -72,9 +81,12 @@ def check_images(X, name: str = "X", *, allow_tabular: bool = False) -> np.ndarr
     valid_ndims = (2, 4) if allow_tabular else (4,)
     if arr.ndim not in valid_ndims:
         expected = "(n, C, H, W) or (n, H, W)" + (" or (n, n_features)" if allow_tabular else "")
-        raise ValueError(f"{name} must have shape {expected}; got shape {arr.shape}.")
+        hint = " Reshape your data: one row per sample." if arr.ndim < 2 else ""
+        raise ValueError(f"{name} must have shape {expected}; got shape {arr.shape}.{hint}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty (0 rows).")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
     check_finite(arr, name)
     return arr
 

@@ -1,1 +1,1 @@
-"""torch building blocks of sklens; they know nothing of scikit-learn."""
+"""Torch building blocks: networks, layers and losses. Nothing here knows about scikit-learn."""

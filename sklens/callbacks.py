@@ -1,0 +1,94 @@
+"""skorch callbacks: schedules and monitoring for domain-adaptive training."""
+
+from __future__ import annotations
+
+import math
+
+from skorch.callbacks import Callback
+
+from sklens.nn.layers import GradientReversal
+
+
+def reversal_coefficient(progress: float, gamma: float = 10.0) -> float:
+    """Ganin et al.'s schedule ``2 / (1 + exp(-gamma * progress)) - 1``, from 0 at the start to ~1."""
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+class ReversalSchedule(Callback):
+    """Set the coefficient of every gradient reversal layer from the fraction of training done.
+
+    The progress ``p`` is the number of optimisation steps taken divided by the real total
+    (``max_epochs`` times the number of batches per epoch), so the coefficient reaches ~1 however
+    long training is. The current value is recorded in the history as ``lambda``.
+
+    Parameters
+    ----------
+    gamma : float
+        Steepness of the schedule; Ganin et al. use 10.
+    """
+
+    def __init__(self, gamma: float = 10.0) -> None:
+        self.gamma = gamma
+
+    def initialize(self) -> ReversalSchedule:
+        self.steps_done_ = 0
+        self.total_steps_ = None
+        return self
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs) -> None:
+        if self.total_steps_ is None:
+            steps_per_epoch = len(net.get_iterator(dataset_train, training=True))
+            self.total_steps_ = max(1, steps_per_epoch * net.max_epochs)
+
+    def on_batch_begin(self, net, batch=None, training: bool = False, **kwargs) -> None:
+        if not training:
+            return
+        coefficient = reversal_coefficient(min(1.0, self.steps_done_ / self.total_steps_), self.gamma)
+        for layer in reversal_layers(net.adaptation_loss_):
+            layer.coefficient = coefficient
+        net.history.record_batch("lambda", coefficient)
+        self.steps_done_ += 1
+
+
+def reversal_layers(module) -> list[GradientReversal]:
+    """All gradient reversal layers inside ``module``."""
+    return [m for m in module.modules() if isinstance(m, GradientReversal)]
+
+
+class WeightAveraging(Callback):
+    """Keep an exponential moving average of the network's weights and use it when training ends.
+
+    Averaging the weights of the last steps (Polyak averaging) smooths the epoch-to-epoch swings of
+    adversarial training: DANN's target accuracy can jump between successive epochs while the average
+    of the recent weights moves slowly. BatchNorm's running statistics are averaged too.
+
+    Parameters
+    ----------
+    decay : float
+        Weight of the old average at each step; the average spans roughly ``1 / (1 - decay)`` steps.
+
+    Examples
+    --------
+    >>> from sklens import DANNRegressor
+    >>> model = DANNRegressor(callbacks=[("ema", WeightAveraging(0.99))])
+    """
+
+    def __init__(self, decay: float = 0.999) -> None:
+        self.decay = decay
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        if not 0.0 <= self.decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1); got {self.decay}.")
+        self.averaged_ = AveragedModel(
+            net.module_, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True
+        )
+
+    def on_batch_end(self, net, training: bool = False, **kwargs) -> None:
+        if training:
+            self.averaged_.update_parameters(net.module_)
+
+    def on_train_end(self, net, **kwargs) -> None:
+        net.module_.load_state_dict(self.averaged_.module.state_dict())
+        self.averaged_ = None

@@ -1,0 +1,90 @@
+"""The ``sklens`` command line. It only parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from sklens.simulation import simulate_to_files
+
+    paths = simulate_to_files(
+        args.config,
+        args.n,
+        args.output,
+        random_state=args.seed,
+        n_jobs=args.jobs,
+        file_format=args.format,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _add_simulate(subparsers) -> None:
+    from sklens.simulation import preset_names
+
+    parser = subparsers.add_parser(
+        "simulate",
+        help="simulate lens images with deeplenstronomy (needs sklens[sim])",
+        description="Simulate lens images with deeplenstronomy and write them to a directory: "
+        "NAME.fits (images, target and metadata; sklens.io.read_fits_dataset reads it) or "
+        "NAME.npz + NAME.csv, and NAME.yaml (the configuration used).",
+    )
+    parser.add_argument(
+        "config",
+        metavar="PRESET_OR_YAML",
+        help=f"a preset ({', '.join(preset_names())}) or a deeplenstronomy YAML file",
+    )
+    parser.add_argument("-n", type=int, required=True, help="number of images")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    parser.add_argument("--format", choices=("fits", "npz"), default="fits", help="output format")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_simulate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sklens`` command, with one sub-parser per command."""
+    parser = argparse.ArgumentParser(prog="sklens", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_simulate(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sklens`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 on an error in the input (with its message on stderr).
+
+    Examples
+    --------
+    >>> from sklens.cli import main
+    >>> argv = ["simulate", "paper-source", "-n", "8", "-o", "out", "--format", "npz"]
+    >>> main(argv)  # doctest: +SKIP
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, FileExistsError, ImportError) as exc:
+        print(f"sklens {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

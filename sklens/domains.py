@@ -1,0 +1,138 @@
+"""Source and target domains: the packed form, the target wrapper and the target batch sampler."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import torch
+
+from sklens._validation import as_float_array, check_images
+
+
+class TargetData:
+    """Unlabelled target-domain inputs, wrapped so scikit-learn never slices them.
+
+    GridSearchCV and ``cross_validate`` slice every fit parameter that is array-like with as many rows
+    as X. Wrapping the target set keeps it whole in every fold::
+
+        GridSearchCV(DANNRegressor(), grid).fit(X, y, X_tgt=TargetData(X_tgt))
+
+    Parameters
+    ----------
+    X : array-like
+        Target inputs, of the same per-row shape as the source inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> TargetData(np.zeros((5, 1, 8, 8))).X.shape
+    (5, 1, 8, 8)
+    """
+
+    def __init__(self, X) -> None:
+        self.X = X
+
+    def __repr__(self) -> str:
+        return f"TargetData(shape={np.shape(self.X)})"
+
+
+def _inside_sklearn_cross_validation() -> bool:
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "_fit_and_score" and frame.f_globals.get("__name__", "").startswith(
+            "sklearn.model_selection"
+        ):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def unwrap_target(X_tgt, n_source_rows: int):
+    """Return the raw target array, refusing a plain array that scikit-learn may have sliced."""
+    if isinstance(X_tgt, TargetData):
+        return X_tgt.X
+    if X_tgt is not None and len(X_tgt) == n_source_rows and _inside_sklearn_cross_validation():
+        raise ValueError(
+            "X_tgt has as many rows as X inside a scikit-learn cross-validation, which slices such fit "
+            "parameters with the fold's source indices. Pass X_tgt=sklens.TargetData(X_tgt) to keep "
+            "the whole target set, or use the packed form fit(X, y) with NaN y for target rows."
+        )
+    return X_tgt
+
+
+def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
+    """Split inputs into labelled source rows and unlabelled target rows.
+
+    Rows whose ``y`` is NaN (in every output) are target rows; ``X_tgt``, if given, adds more target
+    rows. Returns ``(X_src, y_src, X_tgt)`` with ``y_src`` of shape (n, k) and ``X_tgt`` possibly None.
+    Every problem raises a ``ValueError`` that names it.
+    """
+    X = check_images(X, "X", allow_tabular=allow_tabular)
+    if y is None:
+        raise ValueError(
+            "requires y to be passed, but the target y is None: give the labels of the source rows "
+            "(NaN marks target rows)."
+        )
+    y = as_float_array(y, "y")
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2:
+        raise ValueError(f"y must have shape (n,) or (n, k); got shape {y.shape}.")
+    if len(y) != len(X):
+        raise ValueError(f"y has {len(y)} rows but X has {len(X)}.")
+    nan = np.isnan(y)
+    partial = nan.any(axis=1) & ~nan.all(axis=1)
+    if partial.any():
+        raise ValueError(
+            f"{int(partial.sum())} rows of y are NaN in some outputs only; a target row is NaN in all."
+        )
+    if np.isinf(y).any():
+        raise ValueError("y contains infinite values.")
+    is_target = nan.all(axis=1)
+    X_src, y_src = X[~is_target], y[~is_target]
+    if len(X_src) == 0:
+        raise ValueError("there are no labelled rows: every y is NaN.")
+    targets = [X[is_target]] if is_target.any() else []
+    X_tgt = unwrap_target(X_tgt, len(X))
+    if X_tgt is not None:
+        X_tgt = check_images(X_tgt, "X_tgt", allow_tabular=allow_tabular)
+        targets.append(X_tgt)
+    X_tgt = np.concatenate(targets) if targets else None
+    if X_tgt is not None and X_tgt.shape[1:] != X_src.shape[1:]:
+        raise ValueError(
+            f"X_tgt rows have shape {X_tgt.shape[1:]} but X rows have shape {X_src.shape[1:]}; "
+            "source and target must have the same channels and image size."
+        )
+    return X_src, y_src, X_tgt
+
+
+class TargetSampler:
+    """Draw target batches: a random permutation of the target set, reshuffled when used up.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The target rows.
+    seed : int
+        Seed of the sampler's own generator.
+    """
+
+    def __init__(self, X: np.ndarray, seed: int) -> None:
+        self.X = torch.as_tensor(X)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(len(self.X), generator=self.generator)
+        self.position = 0
+
+    def draw(self, n: int) -> torch.Tensor:
+        """Return the next ``n`` target rows, cycling through the set as often as needed."""
+        parts = []
+        while n > 0:
+            if self.position == len(self.order):
+                self.order = torch.randperm(len(self.X), generator=self.generator)
+                self.position = 0
+            take = min(n, len(self.order) - self.position)
+            parts.append(self.order[self.position : self.position + take])
+            self.position += take
+            n -= take
+        return self.X[torch.cat(parts)]

@@ -1,0 +1,134 @@
+"""Networks for Einstein-radius regression.
+
+Every network here has a ``features`` sub-module (the feature extractor whose output domain adaptation
+aligns) and a ``head`` sub-module (the task head), so estimators can tap the features by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Conv 3x3 (same padding) -> ReLU -> BatchNorm -> MaxPool 2x2, the block of the paper's Table 2."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.BatchNorm2d(out_channels),
+        nn.MaxPool2d(2),
+    )
+
+
+def mlp(n_in: int, hidden: Sequence[int], n_out: int) -> nn.Sequential:
+    """Linear layers with ReLU between them, ending in a linear layer of ``n_out`` units."""
+    sizes = [n_in, *hidden]
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    layers.append(nn.Linear(sizes[-1], n_out))
+    return nn.Sequential(*layers)
+
+
+class PaperCNN(nn.Module):
+    """The CNN of Table 2 of Swierc et al. (2023).
+
+    Three blocks Conv3x3 -> ReLU -> BatchNorm -> MaxPool2 with 8, 16 and 32 filters, flattened (800
+    features for a 40 x 40 input), then Linear(800, 128) -> ReLU -> Linear(128, n_outputs).
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of bands.
+    image_size : tuple of int
+        (H, W) of the input images.
+    n_outputs : int
+        Number of regression targets.
+    widths : sequence of int
+        Filters of the convolution blocks.
+    hidden : int
+        Units of the hidden linear layer of the head.
+
+    Examples
+    --------
+    >>> net = PaperCNN(in_channels=1, image_size=(40, 40))
+    >>> net(torch.zeros(2, 1, 40, 40)).shape
+    torch.Size([2, 1])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: tuple[int, int] = (40, 40),
+        n_outputs: int = 1,
+        widths: Sequence[int] = (8, 16, 32),
+        hidden: int = 128,
+    ) -> None:
+        super().__init__()
+        if min(image_size) < 2 ** len(widths):
+            raise ValueError(
+                f"image_size {tuple(image_size)} is too small for {len(widths)} 2x2 poolings; "
+                f"each side needs at least {2 ** len(widths)} pixels."
+            )
+        channels = [in_channels, *widths]
+        self.features = nn.Sequential(
+            *(conv_block(a, b) for a, b in zip(channels[:-1], channels[1:], strict=True)), nn.Flatten()
+        )
+        n_features = self.features(torch.zeros(1, in_channels, *image_size)).shape[1]
+        self.head = mlp(n_features, [hidden], n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class MLPRegressorNet(nn.Module):
+    """A multilayer perceptron for catalogue-level (n_samples, n_features) data.
+
+    ``features`` is all hidden layers but the last, ``head`` is the last hidden layer and the output.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Number of input features.
+    n_outputs : int
+        Number of regression targets.
+    hidden : sequence of int
+        Hidden layer sizes; the feature extractor's output has ``hidden[-1]`` units.
+
+    Examples
+    --------
+    >>> MLPRegressorNet(5)(torch.zeros(3, 5)).shape
+    torch.Size([3, 1])
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int = 1, hidden: Sequence[int] = (64, 64)) -> None:
+        super().__init__()
+        if not hidden:
+            raise ValueError("hidden must name at least one layer size.")
+        self.features = nn.Sequential(mlp(n_inputs, list(hidden[:-1]), hidden[-1]), nn.ReLU())
+        self.head = nn.Linear(hidden[-1], n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class DomainClassifier(nn.Sequential):
+    """The domain head of DANN: the task head's two linear layers repeated, ending in 2 logits.
+
+    Softmax plus NLL on its output is ``torch.nn.functional.cross_entropy`` on the logits.
+    """
+
+    def __init__(self, n_features: int, hidden: int = 128) -> None:
+        super().__init__(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+
+def default_network(input_shape: Sequence[int], n_outputs: int = 1, **kwargs) -> nn.Module:
+    """The network sklens uses when ``module=None``: the paper's CNN for images, an MLP for tables."""
+    if len(input_shape) == 3:
+        channels, height, width = input_shape
+        return PaperCNN(in_channels=channels, image_size=(height, width), n_outputs=n_outputs, **kwargs)
+    if len(input_shape) == 1:
+        return MLPRegressorNet(n_inputs=input_shape[0], n_outputs=n_outputs, **kwargs)
+    raise ValueError(f"no default network for inputs of shape {tuple(input_shape)}.")

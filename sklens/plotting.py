@@ -1,0 +1,125 @@
+"""Plots of regression results: predicted against true values with fractional residuals.
+
+Requires matplotlib and scipy (``pip install "sklens[plot]"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def _require_matplotlib():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError('plotting needs matplotlib: pip install "sklens[plot]"') from exc
+    return plt
+
+
+def density_colours(
+    x: np.ndarray, y: np.ndarray, max_points: int = 2000, random_state: int = 0
+) -> np.ndarray:
+    """Gaussian-KDE density of each point (x, y), for colouring a scatter plot.
+
+    The KDE is fitted on at most ``max_points`` points, so colouring 10,000 points stays fast.
+    """
+    from scipy.stats import gaussian_kde
+
+    points = np.vstack([x, y])
+    if points.shape[1] < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return np.ones(points.shape[1])
+    rng = np.random.default_rng(random_state)
+    fit_on = points[:, rng.permutation(points.shape[1])[:max_points]]
+    try:
+        return gaussian_kde(fit_on)(points)
+    except np.linalg.LinAlgError:  # all points on a line: no 2-D density
+        return np.ones(points.shape[1])
+
+
+def fractional_residual(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """(predicted - true) / predicted, the residual of Swierc et al. (2023), Figure 2."""
+    y_true, y_pred = np.asarray(y_true, float).ravel(), np.asarray(y_pred, float).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (y_pred - y_true) / y_pred
+
+
+def plot_predictions_grid(
+    predictions: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+    *,
+    rows: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    label: str = r"$\theta_E$ [arcsec]",
+    residual_limits: tuple[float, float] = (-1.0, 1.0),
+    panel_size: float = 3.2,
+):
+    """Draw predicted against true values, coloured by density, with fractional residuals below.
+
+    This is the layout of Figure 2 of Swierc et al. (2023): one row per method, one column per
+    domain, each panel a scatter of predicted against true values coloured by a Gaussian KDE, with
+    the fractional residual (predicted - true) / predicted in a smaller panel below it.
+
+    Parameters
+    ----------
+    predictions : mapping
+        ``{(row, column): (y_true, y_pred)}``, e.g. ``{("MMD", "target"): (y, model.predict(X))}``.
+    rows, columns : sequence of str, optional
+        Order of the rows and columns; by default, the order of first appearance in ``predictions``.
+    label : str
+        Axis label of the quantity.
+    residual_limits : tuple of float
+        y-limits of the residual panels.
+    panel_size : float
+        Width of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.linspace(0.5, 3.0, 50)
+    >>> fig = plot_predictions_grid({("MMD", "source"): (y, y * 1.01), ("MMD", "target"): (y, y + 0.1)})
+    >>> len(fig.axes)
+    4
+    """
+    plt = _require_matplotlib()
+    rows = list(rows) if rows is not None else list(dict.fromkeys(r for r, _ in predictions))
+    columns = list(columns) if columns is not None else list(dict.fromkeys(c for _, c in predictions))
+    missing = [(r, c) for r in rows for c in columns if (r, c) not in predictions]
+    if missing:
+        raise ValueError(f"no predictions for panels {missing}.")
+    fig = plt.figure(figsize=(panel_size * len(columns), panel_size * 1.4 * len(rows)), layout="constrained")
+    outer = fig.add_gridspec(len(rows), len(columns))
+    for i, row in enumerate(rows):
+        for j, column in enumerate(columns):
+            y_true, y_pred = (np.asarray(a, float).ravel() for a in predictions[(row, column)])
+            inner = outer[i, j].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.0)
+            _draw_panel(fig, inner[0], inner[1], y_true, y_pred, residual_limits)
+            fig.axes[-2].set_title(f"{row}: {column}", fontsize=10)
+            fig.axes[-2].set_ylabel(f"predicted {label}" if j == 0 else "")
+            fig.axes[-1].set_ylabel("fract. resid." if j == 0 else "")
+            fig.axes[-1].set_xlabel(f"true {label}" if i == len(rows) - 1 else "")
+    return fig
+
+
+def _draw_panel(fig, scatter_spec, residual_spec, y_true, y_pred, residual_limits) -> None:
+    ax = fig.add_subplot(scatter_spec)
+    density = density_colours(y_true, y_pred)
+    order = np.argsort(density)
+    ax.scatter(y_true[order], y_pred[order], c=density[order], s=4, cmap="viridis", rasterized=True)
+    low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    ax.plot([low, high], [low, high], color="black", lw=0.8, ls="--")
+    pad = 0.05 * (np.ptp(y_true) or 1.0)
+    ax.set_xlim(y_true.min() - pad, y_true.max() + pad)
+    ax.tick_params(labelbottom=False)
+    res_ax = fig.add_subplot(residual_spec, sharex=ax)
+    residual = fractional_residual(y_true, y_pred)
+    res_ax.scatter(y_true[order], residual[order], c=density[order], s=3, cmap="viridis", rasterized=True)
+    res_ax.axhline(0, color="black", lw=0.8, ls="--")
+    res_ax.set_ylim(*residual_limits)

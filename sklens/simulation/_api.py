@@ -1,0 +1,322 @@
+"""Public simulation functions: ``simulate_lenses`` and ``load_paper_domains``."""
+
+from __future__ import annotations
+
+import numbers
+import os
+import secrets
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.utils import Bunch
+from tqdm.auto import tqdm
+
+from sklens.simulation import _adapter, _cache
+from sklens.simulation._config import SimulationConfig, load_config
+
+DEFAULT_CHUNK_SIZE = 500
+PAPER_SPLIT = (0.7, 0.9)  # train rows [0, 70%), test [70%, 90%), validation [90%, 100%)
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def _check_n_jobs(n_jobs) -> int:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer (-1 for all cores); got {n_jobs!r}.")
+    return int(n_jobs)
+
+
+def _resolve_seed(random_state) -> int:
+    """A non-negative int seed for ``random_state``; None draws fresh entropy.
+
+    (Not ``sklens._validation.check_random_state_seed``: that module imports torch, ~3 s and
+    ~300 MB that a simulation does not need.)
+    """
+    if random_state is None:
+        return secrets.randbits(32)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state >= 0:
+            return int(random_state)
+    raise ValueError(
+        f"random_state must be None, a non-negative int or a numpy RandomState; "
+        f"got {random_state!r}."
+    )
+
+
+def chunk_seed(seed: int, index: int) -> int:
+    """deeplenstronomy's SEED for chunk ``index``: independent of n and of n_jobs."""
+    return int(np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(1)[0])
+
+
+def _chunk_sizes(n: int, chunk_size: int) -> list[int]:
+    sizes = [chunk_size] * (n // chunk_size)
+    return sizes + [n % chunk_size] if n % chunk_size else sizes
+
+
+def _simulate_chunk(config: SimulationConfig, n_images: int, seed: int, path: Path) -> int:
+    """Simulate one chunk (in a worker process) and store it atomically at ``path``."""
+    images, metadata = _adapter.simulate(
+        config.deeplenstronomy,
+        n_images,
+        seed,
+        path.parent,
+        noiseless=config.noiseless,
+        source=config.source,
+    )
+    if len(config.deeplenstronomy["GEOMETRY"]) > 1:
+        # deeplenstronomy returns configurations one after the other; mix them within the chunk.
+        order = np.random.default_rng(seed).permutation(n_images)
+        images, metadata = images[order], metadata.iloc[order].reset_index(drop=True)
+    _cache.write_chunk(path, images, metadata)
+    return n_images
+
+
+def _check_target_column(config: SimulationConfig, columns: list[str]) -> None:
+    if config.target_explicit and config.target_column not in columns:
+        raise ValueError(
+            f"SKLENS.TARGET {config.target_column!r} of the {config.source} is not a metadata "
+            f"column; deeplenstronomy makes columns such as {columns[:3]}."
+        )
+
+
+def _run_pending(config, jobs, n_jobs, progress_bar) -> int:
+    """Simulate the chunks in ``jobs`` [(size, seed, path)], updating the progress bar."""
+    if not jobs:
+        return 0
+    # With workers, the check runs in one of them: the parent then never imports deeplenstronomy
+    # (~200 MB), which keeps the peak memory of a 50,000-image run well under 2 GB.
+    workdir = jobs[0][2].parent
+    check = delayed(_adapter.validate_config)(config.deeplenstronomy, config.source, workdir)
+    (columns,) = Parallel(n_jobs=n_jobs)([check])
+    _check_target_column(config, columns)
+    tasks = (delayed(_simulate_chunk)(config, size, seed, path) for size, seed, path in jobs)
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    for n_done in parallel(tasks):
+        progress_bar.update(n_done)
+    return len(jobs)
+
+
+def _assemble(paths: list[Path], n: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read the chunks into one preallocated float32 array and one DataFrame."""
+    images, metadata, start = None, [], 0
+    for path in paths:
+        chunk_images, chunk_metadata = _cache.read_chunk(path)
+        if images is None:
+            images = np.empty((n, *chunk_images.shape[1:]), dtype=np.float32)
+        images[start : start + len(chunk_images)] = chunk_images
+        start += len(chunk_images)
+        metadata.append(chunk_metadata)
+    return images, pd.concat(metadata, ignore_index=True)
+
+
+def _target_from(config: SimulationConfig, metadata: pd.DataFrame) -> np.ndarray | None:
+    """The target column, as float32 (regression) or int64 classes (with SKLENS.CLASSES)."""
+    if config.target_column not in metadata.columns:
+        return None
+    values = metadata[config.target_column]
+    if not config.classes:
+        return values.to_numpy(dtype=np.float32)
+    unknown = sorted(set(values) - set(config.classes))
+    if unknown:
+        raise ValueError(
+            f"SKLENS.CLASSES of the {config.source} has no class for {unknown} "
+            f"(column {config.target_column!r})."
+        )
+    return values.map(config.classes).to_numpy(dtype=np.int64)
+
+
+def simulate_lenses(
+    config: str | os.PathLike,
+    n: int,
+    *,
+    random_state: int | np.random.RandomState | None = None,
+    n_jobs: int = 1,
+    cache_dir: str | os.PathLike | None = None,
+    return_X_y: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool = True,
+) -> Bunch | tuple[np.ndarray, np.ndarray | None]:
+    """Simulate ``n`` strong-lens images with deeplenstronomy, reproducibly and in parallel.
+
+    The images are made in chunks of ``chunk_size``; chunk ``i`` is seeded from ``random_state``
+    and ``i`` only, so the result is bit-identical whatever ``n_jobs`` is. Finished chunks are
+    stored in ``cache_dir``: a second identical call reads them back without simulating, and an
+    interrupted call resumes from them.
+
+    Parameters
+    ----------
+    config : str or path-like
+        A preset name (``'paper-source'``, ``'paper-target'``, ``'des-target'``,
+        ``'noiseless-source'``, ``'lens-finding'``; see :func:`preset_names`) or the path of a
+        deeplenstronomy YAML file. Its DATASET SIZE, SEED and OUTDIR are replaced (by ``n``, the
+        per-chunk seeds and a private temporary directory).
+    n : int
+        Number of images; exactly ``n`` come back.
+    random_state : int, numpy.random.RandomState or None
+        Seed. None draws a fresh one, returned as ``random_state`` in the result.
+    n_jobs : int
+        Worker processes (joblib); -1 uses every core.
+    cache_dir : str, path-like or None
+        Directory for the chunk cache (created if needed). None simulates in a temporary
+        directory that is removed afterwards (nothing is kept).
+    return_X_y : bool
+        Return ``(images, target)`` instead of a Bunch.
+    chunk_size : int
+        Images per chunk (the unit of parallel work, of caching and of seeding; changing it
+        changes the images).
+    progress : bool
+        Show a progress bar with an ETA.
+
+    Returns
+    -------
+    sklearn.utils.Bunch or tuple
+        ``images``: float32 array (n, n_bands, H, W) in e-/s. ``target``: the Einstein radius
+        theta_E in arcsec (float32) for the lens-modelling presets, the class (int64, 1 = lens) for
+        ``'lens-finding'``, or None for a YAML file without the default theta_E column and without
+        an ``SKLENS.TARGET``. ``target_names``: class names by class value (classification only).
+        ``metadata``: DataFrame of every drawn parameter, one row per image. ``config``: the YAML
+        text used. ``random_state``: the seed used. ``cache_path``: the cache directory of this call
+        (None without ``cache_dir``). ``n_simulated_chunks``: chunks simulated by this call (0 when
+        everything came from the cache).
+
+    Examples
+    --------
+    >>> from sklens.simulation import simulate_lenses
+    >>> data = simulate_lenses("paper-source", 16, random_state=0, progress=False)
+    >>> data.images.shape, data.images.dtype
+    ((16, 1, 40, 40), dtype('float32'))
+    >>> X, y = simulate_lenses("paper-target", 16, random_state=0, return_X_y=True, progress=False)
+    """
+    n = _check_positive_int(n, "n")
+    chunk_size = _check_positive_int(chunk_size, "chunk_size")
+    n_jobs = _check_n_jobs(n_jobs)
+    parsed = load_config(config)
+    seed = _resolve_seed(random_state)
+    key, description = _cache.cache_key(parsed.text, n, seed, chunk_size)
+    with ExitStack() as stack:
+        if cache_dir is None:
+            base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sklens-sim-")))
+        else:
+            base = _cache.prepare_directory(cache_dir)
+        directory = base / key
+        directory.mkdir(exist_ok=True)
+        _cache.remove_temporaries(directory)
+        _cache.write_manifest(directory, description, parsed.text)
+        sizes = _chunk_sizes(n, chunk_size)
+        paths = [_cache.chunk_path(directory, i) for i in range(len(sizes))]
+        jobs = [
+            (size, chunk_seed(seed, i), path)
+            for i, (size, path) in enumerate(zip(sizes, paths, strict=True))
+            if not path.exists()
+        ]
+        done = sum(size for size, path in zip(sizes, paths, strict=True) if path.exists())
+        with tqdm(total=n, initial=done, unit="img", desc=str(config), disable=not progress) as bar:
+            n_simulated = _run_pending(parsed, jobs, n_jobs, bar)
+        images, metadata = _assemble(paths, n)
+    target = _target_from(parsed, metadata)
+    if return_X_y:
+        return images, target
+    result = Bunch(
+        images=images,
+        target=target,
+        metadata=metadata,
+        config=parsed.text,
+        random_state=seed,
+        cache_path=directory if cache_dir is not None else None,
+        n_simulated_chunks=n_simulated,
+    )
+    if parsed.classes:
+        result.target_names = sorted(parsed.classes, key=parsed.classes.get)
+    return result
+
+
+def _split(data: Bunch) -> Bunch:
+    """Sequential 70/10/20 split as in the paper: train, then test, then validation rows."""
+    n = len(data.images)
+    train_end, test_end = (round(fraction * n) for fraction in PAPER_SPLIT)
+    parts = {"train": slice(0, train_end), "test": slice(train_end, test_end)}
+    parts["validation"] = slice(test_end, n)
+    return Bunch(
+        **{
+            name: Bunch(
+                images=data.images[rows],
+                target=data.target[rows],
+                metadata=data.metadata.iloc[rows].reset_index(drop=True),
+            )
+            for name, rows in parts.items()
+        },
+        config=data.config,
+        random_state=data.random_state,
+    )
+
+
+def load_paper_domains(
+    n: int,
+    *,
+    random_state: int | np.random.RandomState | None = 10,
+    n_jobs: int = 1,
+    cache_dir: str | os.PathLike | None = None,
+    source: str | os.PathLike = "paper-source",
+    target: str | os.PathLike = "paper-target",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool = True,
+) -> Bunch:
+    """Simulate the paper's source and target domains and split each 70/10/20 as the paper did.
+
+    The split is sequential, not shuffled (the images are already in random order): rows
+    [0, 70%) are ``train``, [70%, 90%) ``test`` and [90%, 100%) ``validation``. Both domains use
+    the same ``random_state``, as the paper used SEED 10 for both.
+
+    Parameters
+    ----------
+    n : int
+        Images per domain.
+    random_state : int, numpy.random.RandomState or None
+        Seed of both domains (default 10, the paper's SEED).
+    n_jobs : int
+        Worker processes.
+    cache_dir : str, path-like or None
+        Chunk cache directory, as in :func:`simulate_lenses`.
+    source, target : str or path-like
+        Presets or YAML files of the two domains. ``target='des-target'`` gives the DES conditions
+        with the corrected sky brightness instead of deeplenstronomy 0.0.2.3's.
+    chunk_size : int
+        Images per chunk, as in :func:`simulate_lenses`.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``source`` and ``target``, each a Bunch with ``train``, ``test`` and ``validation`` (each a
+        Bunch of ``images``, ``target`` (theta_E, arcsec) and ``metadata``), ``config`` and
+        ``random_state``.
+
+    Examples
+    --------
+    >>> from sklens.simulation import load_paper_domains
+    >>> domains = load_paper_domains(20, progress=False)
+    >>> domains.source.train.images.shape, domains.target.test.images.shape
+    ((14, 1, 40, 40), (4, 1, 40, 40))
+    """
+    options = dict(
+        random_state=_resolve_seed(random_state),
+        n_jobs=n_jobs,
+        cache_dir=cache_dir,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
+    return Bunch(
+        source=_split(simulate_lenses(source, n, **options)),
+        target=_split(simulate_lenses(target, n, **options)),
+    )
