@@ -38,6 +38,16 @@ from sklens.toy import make_toy_lenses
 
 PAPER_FILTERS = (32, 64, 128)
 PAPER_HIDDEN = (900, 900)
+MODEL_NAMES = {
+    "plain": "LensClassifier",
+    "input": "RotInvariant input C4",
+    "group": "RotInvariant group C4",
+}
+MODELS = {
+    "plain": LensClassifier,
+    "input": lambda **kw: RotInvariantLensClassifier(invariance="input", **kw),
+    "group": lambda **kw: RotInvariantLensClassifier(invariance="group", **kw),
+}
 FAST = {"n_samples": 160, "image_size": 20, "width_divisor": 8, "max_epochs": 2}
 
 
@@ -67,9 +77,7 @@ def make_models(args: argparse.Namespace) -> dict:
         "verbose": args.verbose,
     }
     models = {
-        "LensClassifier": LensClassifier(**common),
-        "RotInvariant input C4": RotInvariantLensClassifier(invariance="input", **common),
-        "RotInvariant group C4": RotInvariantLensClassifier(invariance="group", **common),
+        name: MODELS[key](**common) for key, name in MODEL_NAMES.items() if key in args.models
     }
     if args.data == "simulation":
         return {name: make_pipeline(FunctionTransformer(np.arcsinh), m) for name, m in models.items()}
@@ -122,6 +130,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--patience", type=int, default=5, help="early stopping")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument(
+        "--models", nargs="+", choices=tuple(MODELS), default=list(MODELS), help="default: all"
+    )
     parser.add_argument("--verbose", type=int, default=0, help="1 prints every epoch")
     parser.add_argument("--fast", action="store_true", help="tiny toy run (also SKLENS_FAST=1)")
     args = parser.parse_args(argv)
