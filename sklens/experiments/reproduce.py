@@ -102,7 +102,8 @@ def reproduce(
     -------
     sklearn.utils.Bunch
         ``config``, ``runs`` (one dict per method and seed), ``summary`` (mean and std of R^2 per
-        method and domain) and ``paths`` of the written files.
+        method and domain), ``paths`` of the written files and ``n_trained`` (runs trained by this
+        call; finished runs found on disk are reused).
 
     Examples
     --------
@@ -116,10 +117,10 @@ def reproduce(
     out = _prepare_output(out)
     jobs = jobs or os.cpu_count() or 1
     data = _load_domains(config, jobs, Path(cache_dir) if cache_dir else out / "cache", progress)
-    runs = _run_all(config, data, out / "runs", device, jobs, progress)
+    runs, n_trained = _run_all(config, data, out / "runs", device, jobs, progress)
     summary = summarise(runs, config.methods)
     paths = write_report(out, config, runs, summary, data_description=_describe(data))
-    return Bunch(config=config, runs=runs, summary=summary, paths=paths)
+    return Bunch(config=config, runs=runs, summary=summary, paths=paths, n_trained=n_trained)
 
 
 def _prepare_output(out) -> Path:
@@ -174,16 +175,12 @@ def _describe(data: Bunch) -> dict:
 def make_estimator(method: str, config: ReproductionConfig, seed: int, device: str):
     """The sklens estimator of one method, configured as in ``config``."""
     from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
-    from sklens.callbacks import WeightAveraging
-
-    callbacks = [("ema", WeightAveraging(config.weight_averaging))] if config.weight_averaging else None
     common = dict(
         lr=config.lr[method],
         max_epochs=config.epochs,
         batch_size=config.batch_size,
         random_state=seed,
         device=device,
-        callbacks=callbacks,
     )
     if method == "dann":
         return DANNRegressor(lambda_da=config.lambda_dann, **common)
@@ -215,7 +212,7 @@ def _run_all(config, data, runs_dir: Path, device: str, jobs: int, progress: boo
         done[(result["method"], result["seed"])] = result
         bar.update()
     bar.close()
-    return [done[task] for task in tasks]
+    return [done[task] for task in tasks], len(pending)
 
 
 def _cuda_available() -> bool:
@@ -307,5 +304,5 @@ def summarise(runs: list[dict], methods) -> dict:
         floor, ceiling = summary["none"]["target"]["mean"], summary["oracle"]["target"]["mean"]
         for method in summary:
             gain = summary[method]["target"]["mean"] - floor
-            summary[method]["gap_closed"] = float(gain / (ceiling - floor)) if ceiling != floor else None
+            summary[method]["gap_closed"] = float(gain / (ceiling - floor)) if ceiling > floor else None
     return summary
