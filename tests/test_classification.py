@@ -191,6 +191,17 @@ def test_pipeline(data):
     assert rotation_spread(pipe, X_test).max == 0.0
 
 
+def test_pipeline_with_the_fits_transformers(data):
+    from sklens.preprocessing import CenterCrop, ImageNormalizer
+
+    X, y, X_test, y_test = data
+    pipe = make_pipeline(CenterCrop(16), ImageNormalizer(method="asinh"), MODELS["group"]())
+    pipe.fit(X, y)
+    assert pipe[-1].image_size_ == (16, 16)
+    assert pipe.score(X_test, y_test) >= 0.8
+    assert rotation_spread(pipe, X_test).max == 0.0
+
+
 @pytest.mark.parametrize(
     "X_change, y_change, match",
     [
