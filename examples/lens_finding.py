@@ -8,7 +8,7 @@ maximum standard deviation of the predicted lens probability over the four 90-de
 Usage::
 
     python examples/lens_finding.py                     # 'lens-finding' simulation, CPU-sized nets
-    python examples/lens_finding.py --data toy          # sklens.toy.make_toy_lenses instead
+    python examples/lens_finding.py --data toy          # sklens.datasets.make_toy_lens_finding instead
     python examples/lens_finding.py --width-divisor 1   # the paper's 27-million-parameter widths
     python examples/lens_finding.py --fast              # seconds, toy data; also SKLENS_FAST=1
 
@@ -32,9 +32,9 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch.dataset import ValidSplit
 
 from sklens import LensClassifier, RotInvariantLensClassifier
+from sklens.datasets import make_toy_lens_finding
 from sklens.metrics import rotation_spread
 from sklens.nn.lensfinder import count_parameters
-from sklens.toy import make_toy_lenses
 
 PAPER_FILTERS = (32, 64, 128)
 PAPER_HIDDEN = (900, 900)
@@ -57,11 +57,9 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     if args.data == "simulation":
         from sklens.simulation import simulate_lenses
 
-        data = simulate_lenses(
-            "lens-finding", n_samples, random_state=random_state, cache_dir=args.cache_dir
-        )
+        data = simulate_lenses("lens-finding", n_samples, random_state=random_state, cache_dir=args.cache_dir)
     else:
-        data = make_toy_lenses(n_samples, image_size=args.image_size, random_state=random_state)
+        data = make_toy_lens_finding(n_samples, image_size=args.image_size, random_state=random_state)
     return np.asarray(data.images, dtype=np.float32), np.asarray(data.target)
 
 
@@ -76,9 +74,7 @@ def make_models(args: argparse.Namespace) -> dict:
         "random_state": args.random_state,
         "verbose": args.verbose,
     }
-    models = {
-        name: MODELS[key](**common) for key, name in MODEL_NAMES.items() if key in args.models
-    }
+    models = {name: MODELS[key](**common) for key, name in MODEL_NAMES.items() if key in args.models}
     if args.data == "simulation":
         return {name: make_pipeline(FunctionTransformer(np.arcsinh), m) for name, m in models.items()}
     return models

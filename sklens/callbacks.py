@@ -53,4 +53,3 @@ class ReversalSchedule(Callback):
 def reversal_layers(module) -> list[GradientReversal]:
     """All gradient reversal layers inside ``module``."""
     return [m for m in module.modules() if isinstance(m, GradientReversal)]
-

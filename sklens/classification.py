@@ -176,9 +176,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
     def initialize_module(self) -> LensClassifier:
         """Build the network for the image shape seen in ``fit`` (``module__*`` params override)."""
         if not hasattr(self, "n_channels_in_"):
-            raise ValueError(
-                f"{type(self).__name__} builds its network from the training images; call fit."
-            )
+            raise ValueError(f"{type(self).__name__} builds its network from the training images; call fit.")
         kwargs = {**self._network_kwargs(), **self.get_params_for("module")}
         self.module_ = self.module(**kwargs)
         return self
@@ -393,9 +391,7 @@ def _encode_binary_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the two sorted classes and ``y`` encoded as float32 0/1, or raise ``ValueError``."""
     labels = np.asarray(y)
     if labels.ndim != 1 or len(labels) != n_samples:
-        raise ValueError(
-            f"y must be 1-D with one label per image ({n_samples}); got shape {labels.shape}."
-        )
+        raise ValueError(f"y must be 1-D with one label per image ({n_samples}); got shape {labels.shape}.")
     if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
         raise ValueError("y contains NaN or infinite labels.")
     classes, encoded = np.unique(labels, return_inverse=True)

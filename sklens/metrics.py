@@ -53,8 +53,7 @@ def rotation_spread(estimator, X) -> RotationSpread:
     images = np.asarray(X)
     if images.ndim < 3 or images.shape[-1] != images.shape[-2]:
         raise ValueError(
-            "rotation_spread needs a batch of square images (n, ..., S, S); "
-            f"got shape {images.shape}."
+            f"rotation_spread needs a batch of square images (n, ..., S, S); got shape {images.shape}."
         )
     probabilities = np.stack(
         [

@@ -13,8 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklens import LensClassifier, RotInvariantLensClassifier
+from sklens.datasets import make_toy_lens_finding
 from sklens.metrics import rotation_spread
-from sklens.toy import make_toy_lenses
 
 SMALL = {
     "n_filters": (4, 8, 8),
@@ -46,7 +46,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def data():
-    toy = make_toy_lenses(400, image_size=20, random_state=0)
+    toy = make_toy_lens_finding(400, image_size=20, random_state=0)
     return toy.images[:250], toy.target[:250], toy.images[250:], toy.target[250:]
 
 

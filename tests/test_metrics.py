@@ -7,13 +7,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklens import RotInvariantLensClassifier
+from sklens.datasets import make_toy_lens_finding
 from sklens.metrics import RotationSpread, rotation_spread
-from sklens.toy import make_toy_lenses
 
 
 @pytest.fixture(scope="module")
 def data():
-    toy = make_toy_lenses(60, image_size=12, random_state=1)
+    toy = make_toy_lens_finding(60, image_size=12, random_state=1)
     return toy.images, toy.target
 
 

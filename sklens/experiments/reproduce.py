@@ -175,6 +175,7 @@ def _describe(data: Bunch) -> dict:
 def make_estimator(method: str, config: ReproductionConfig, seed: int, device: str):
     """The sklens estimator of one method, configured as in ``config``."""
     from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
+
     common = dict(
         lr=config.lr[method],
         max_epochs=config.epochs,

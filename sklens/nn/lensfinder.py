@@ -147,10 +147,7 @@ class LensFinderCNN(nn.Module):
             )
             self.convs = nn.ModuleList(
                 [first]
-                + [
-                    nn.Conv2d(widths[i], widths[i + 1], kernel_sizes[i], padding="same")
-                    for i in (1, 2)
-                ]
+                + [nn.Conv2d(widths[i], widths[i + 1], kernel_sizes[i], padding="same") for i in (1, 2)]
             )
             first_fc = nn.Linear(flat_shape[0] * flat_shape[1] * flat_shape[2], n_hidden[0])
         self.dropout = nn.Dropout(dropout)

@@ -86,9 +86,7 @@ class SquareGroup:
 
 def _check_odd(kernel_size: int) -> int:
     if kernel_size % 2 != 1:
-        raise ValueError(
-            f"kernel_size must be odd so that 'same' padding is symmetric; got {kernel_size}."
-        )
+        raise ValueError(f"kernel_size must be odd so that 'same' padding is symmetric; got {kernel_size}.")
     return kernel_size // 2
 
 
@@ -138,8 +136,7 @@ class RotationalConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_square(x)
         responses = [
-            F.conv2d(self.group.act(g, x), self.weight, padding=self.padding)
-            for g in range(len(self.group))
+            F.conv2d(self.group.act(g, x), self.weight, padding=self.padding) for g in range(len(self.group))
         ]
         return torch.stack(responses).amax(dim=0) + self.bias[:, None, None]
 
@@ -176,9 +173,7 @@ class LiftingConv2d(nn.Module):
         _check_square(x)
         group = self.group
         maps = [
-            group.act(
-                g, F.conv2d(group.act(group.inverse[g], x), self.weight, padding=self.padding)
-            )
+            group.act(g, F.conv2d(group.act(group.inverse[g], x), self.weight, padding=self.padding))
             for g in range(len(group))
         ]
         return torch.stack(maps, dim=2) + self.bias[:, None, None, None]
@@ -300,14 +295,11 @@ class OrbitMaxLinear(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         responses = [
-            F.linear(self.group.act(g, h).flatten(1), self.linear.weight)
-            for g in range(len(self.group))
+            F.linear(self.group.act(g, h).flatten(1), self.linear.weight) for g in range(len(self.group))
         ]
         return torch.stack(responses).amax(dim=0) + self.linear.bias
 
 
 def _check_square(x: torch.Tensor) -> None:
     if x.shape[-1] != x.shape[-2]:
-        raise ValueError(
-            f"rotation-invariant layers need square images; got {x.shape[-2]}x{x.shape[-1]}."
-        )
+        raise ValueError(f"rotation-invariant layers need square images; got {x.shape[-2]}x{x.shape[-1]}.")
