@@ -1,20 +1,33 @@
-"""sklens: scikit-learn estimators for strong gravitational lenses with domain-adaptive deep networks."""
+"""sklens: scikit-learn estimators for strong gravitational lenses with domain-adaptive deep networks.
 
+The estimators are imported lazily (PEP 562), so ``import sklens`` and light modules such as
+``sklens.io`` do not pay for importing torch until an estimator is used.
+"""
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-
-from sklens.domains import TargetData
-from sklens.regression import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
 
 try:
     __version__ = version("sklens")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.1.0"
 
-__all__ = [
-    "CNNRegressor",
-    "CORALRegressor",
-    "DANNRegressor",
-    "MMDRegressor",
-    "TargetData",
-    "__version__",
-]
+_LAZY = {
+    "CNNRegressor": "sklens.regression",
+    "CORALRegressor": "sklens.regression",
+    "DANNRegressor": "sklens.regression",
+    "MMDRegressor": "sklens.regression",
+    "TargetData": "sklens.domains",
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sklens' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,21 +6,23 @@ Each check raises a ``ValueError`` that names the argument and the problem befor
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 import scipy.sparse
-import torch
 
 
 class NonNumericDataError(ValueError, TypeError):
     """Input that is not numeric: a ``ValueError`` (sklens's rule) and a ``TypeError`` (NumPy's)."""
 
 
-def resolve_device(device: str | torch.device | None) -> str:
+def resolve_device(device) -> str:
     """Return a concrete torch device string for ``device``.
 
     ``'auto'`` (or ``None``) means CUDA when it is available, else the CPU.
     """
+    import torch
+
     if device is None or device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
@@ -28,7 +30,8 @@ def resolve_device(device: str | torch.device | None) -> str:
 
 def as_float_array(X, name: str = "X") -> np.ndarray:
     """Convert ``X`` to a float32 numpy array, refusing non-numeric data with a clear message."""
-    if isinstance(X, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor implies torch is imported; never import it here
+    if torch is not None and isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     if scipy.sparse.issparse(X):
         raise TypeError(f"{name} is a sparse matrix; sparse input is not supported, pass a dense array.")

@@ -50,11 +50,74 @@ def _add_simulate(subparsers) -> None:
     parser.set_defaults(handler=_simulate)
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from sklens.experiments.reproduce import estimated_cpu_seconds, reproduce, resolve_config
+
+    overrides = dict(
+        n=args.n, epochs=args.epochs, seeds=args.seeds, methods=args.methods, scaling=args.scaling
+    )
+    config = resolve_config(args.preset, **overrides)
+    if args.device == "cpu" or (args.device == "auto" and not _cuda_available()):
+        minutes = estimated_cpu_seconds(config, args.jobs or _cpu_count()) / 60
+        print(
+            f"Expected duration on this CPU: about {minutes:.0f} minutes (runs already on disk are skipped)."
+        )
+    result = reproduce(
+        args.preset, out=args.out, device=args.device, jobs=args.jobs, cache_dir=args.cache_dir, **overrides
+    )
+    print(result.paths["table"].read_text())
+    for name, path in result.paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+def _add_reproduce(subparsers) -> None:
+    from sklens.experiments.paper_config import METHOD_LABELS, PRESETS, SCALINGS
+
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="regenerate Table 1 and Figure 2 of Swierc et al. (2023)",
+        description="Simulate the paper's source and target domains, train no adaptation, DANN, MMD and "
+        "an oracle over several seeds, and write table1.md, results.json and figure2.png. Finished runs "
+        "are kept on disk: rerunning the same command resumes.",
+    )
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default="quick", help="quick (CPU, minutes) or paper"
+    )
+    parser.add_argument("--n", type=int, help="lenses per domain")
+    parser.add_argument("--epochs", type=int, help="training epochs")
+    parser.add_argument("--seeds", type=int, help="training seeds per method")
+    parser.add_argument(
+        "--methods", type=lambda s: tuple(s.split(",")), help=f"comma-separated: {','.join(METHOD_LABELS)}"
+    )
+    parser.add_argument(
+        "--scaling", choices=SCALINGS, help="per-domain pixel scaling (default) or raw pixels"
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")
+    parser.add_argument("--jobs", type=int, help="parallel processes (default: all cores)")
+    parser.add_argument("--cache-dir", help="simulation cache (default: OUT/cache)")
+    parser.set_defaults(handler=_reproduce)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sklens`` command, with one sub-parser per command."""
     parser = argparse.ArgumentParser(prog="sklens", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_simulate(subparsers)
+    _add_reproduce(subparsers)
     return parser
 
 

@@ -21,7 +21,9 @@ def _require_matplotlib():
     return plt
 
 
-def density_colours(x: np.ndarray, y: np.ndarray, max_points: int = 2000, random_state: int = 0) -> np.ndarray:
+def density_colours(
+    x: np.ndarray, y: np.ndarray, max_points: int = 2000, random_state: int = 0
+) -> np.ndarray:
     """Gaussian-KDE density of each point (x, y), for colouring a scatter plot.
 
     The KDE is fitted on at most ``max_points`` points, so colouring 10,000 points stays fast.

@@ -18,3 +18,17 @@ def test_ci_runs_the_readme_test_command():
     # CI makes its own venv first; the rest of the README command must appear verbatim.
     after_venv = test_command.split("&& . .venv/bin/activate && ", 1)[1]
     assert after_venv in ci_script
+
+
+def test_importing_sklens_and_its_io_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, sklens, sklens.io, sklens.preprocessing; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_lazy_exports_resolve():
+    assert sklens.DANNRegressor.__name__ == "DANNRegressor"
+    assert set(sklens.__all__) <= set(dir(sklens))

@@ -48,8 +48,7 @@ def _resolve_seed(random_state) -> int:
         if random_state >= 0:
             return int(random_state)
     raise ValueError(
-        f"random_state must be None, a non-negative int or a numpy RandomState; "
-        f"got {random_state!r}."
+        f"random_state must be None, a non-negative int or a numpy RandomState; got {random_state!r}."
     )
 
 

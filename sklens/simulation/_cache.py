@@ -133,4 +133,3 @@ def read_chunk(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
             values = stored[f"column_{i}"]
             data[column] = values.astype(object) if values.dtype.kind == "U" else values
         return stored["images"], pd.DataFrame(data, columns=columns)
-

@@ -109,9 +109,7 @@ def _with_options(text: str, source: str, parsed: dict, options: dict) -> Simula
         raise ValueError(f"The SKLENS section of the {source} has unknown keys {sorted(unknown)}.")
     mode = options.get("IMAGES", "observed")
     if mode not in IMAGE_MODES:
-        raise ValueError(
-            f"SKLENS.IMAGES in the {source} must be one of {IMAGE_MODES}; got {mode!r}."
-        )
+        raise ValueError(f"SKLENS.IMAGES in the {source} must be one of {IMAGE_MODES}; got {mode!r}.")
     try:
         first_band = str(parsed["SURVEY"]["PARAMETERS"]["BANDS"]).split(",")[0].strip()
         geometry = parsed["GEOMETRY"]

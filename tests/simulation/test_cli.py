@@ -11,7 +11,9 @@ def test_simulate_npz_writes_the_library_arrays(tmp_path, capsys):
     argv = ["simulate", "paper-source", "-n", "6", "-o", str(tmp_path), "--seed", "2"]
     assert main([*argv, "--format", "npz", "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "paper-source.csv", "paper-source.npz", "paper-source.yaml"
+        "paper-source.csv",
+        "paper-source.npz",
+        "paper-source.yaml",
     ]
     expected = simulate_lenses("paper-source", 6, random_state=2, progress=False)
     with np.load(tmp_path / "paper-source.npz") as stored:

@@ -46,7 +46,11 @@ def relative_noise(images):
 
 def test_presets_are_shipped():
     assert set(preset_names()) >= {
-        "paper-source", "paper-target", "des-target", "noiseless-source", "lens-finding"
+        "paper-source",
+        "paper-target",
+        "des-target",
+        "noiseless-source",
+        "lens-finding",
     }
     assert preset_path("paper-source").is_file()
 
@@ -124,7 +128,9 @@ def test_second_call_reads_the_cache_without_simulating(tmp_path, source):
     assert second.metadata.equals(source.metadata)
     # deeplenstronomy wrote nothing outside its private directory, which is gone.
     assert sorted(p.name for p in first.cache_path.iterdir()) == [
-        "chunk_000000.npz", "chunk_000001.npz", "manifest.json"
+        "chunk_000000.npz",
+        "chunk_000001.npz",
+        "manifest.json",
     ]
 
 
@@ -211,15 +217,11 @@ def test_unwritable_cache_dir(tmp_path):
 
 def run_python(code: str) -> subprocess.CompletedProcess:
     root = Path(__file__).resolve().parents[2]
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120
-    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
 
 
 def test_importing_sklens_does_not_import_deeplenstronomy():
-    result = run_python(
-        "import sys, sklens, sklens.simulation; print('deeplenstronomy' in sys.modules)"
-    )
+    result = run_python("import sys, sklens, sklens.simulation; print('deeplenstronomy' in sys.modules)")
     assert result.stdout.strip() == "False", result.stderr
 
 

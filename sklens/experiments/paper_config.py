@@ -1,0 +1,77 @@
+"""Settings of the reproduction of Swierc et al. (2023): presets, methods and the paper's Table 1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+# Table 1 of Swierc et al. (2023): mean and standard deviation over 10 seeds of R^2 (per-batch R^2
+# averaged over batches in the authors' notebook; see docs/results.md).
+PAPER_TABLE1 = {
+    "none": {"source": (0.98, 0.0011), "target": (0.50, 0.23)},
+    "dann": {"source": (0.97, 0.0052), "target": (0.94, 0.011)},
+    "mmd": {"source": (0.98, 0.013), "target": (0.95, 0.018)},
+}
+
+METHOD_LABELS = {"none": "No DA", "dann": "DANN", "mmd": "MMD", "coral": "CORAL", "oracle": "Oracle"}
+SCALINGS = ("per-domain", "raw")
+
+
+@dataclass(frozen=True)
+class ReproductionConfig:
+    """Everything that determines a reproduction run; it is written to ``results.json``.
+
+    Attributes
+    ----------
+    n : int
+        Lenses per domain (split 70/10/20 into train/test/validation).
+    epochs : int
+        Training epochs of every method.
+    seeds : int
+        Training seeds per method (network initialisation and batch order).
+    methods : tuple of str
+        Among ``none``, ``dann``, ``mmd``, ``coral`` and ``oracle`` (trained on target labels).
+    scaling : str
+        ``per-domain``: each domain divided by the pixel standard deviation of its own training split
+        (a statistic of unlabelled images); ``raw``: deeplenstronomy's counts, as the paper states.
+    lr : dict
+        Adam learning rate per method.
+    lambda_mmd, lambda_dann : float
+        Adaptation-loss weights.
+    batch_size : int
+        Source images per step (and target images per step).
+    weight_averaging : float or None
+        Decay of an exponential moving average of the weights used at the end (None: last weights).
+    data_seed : int
+        Seed of the simulations (the paper's SEED is 10).
+    """
+
+    n: int
+    epochs: int
+    seeds: int
+    methods: tuple[str, ...] = ("none", "dann", "mmd", "oracle")
+    scaling: str = "per-domain"
+    lr: dict = field(
+        default_factory=lambda: {"none": 1e-5, "dann": 6e-5, "mmd": 6e-5, "coral": 6e-5, "oracle": 1e-5}
+    )
+    lambda_mmd: float = 1.4
+    lambda_dann: float = 1.0
+    batch_size: int = 32
+    weight_averaging: float | None = None
+    data_seed: int = 10
+
+    def with_overrides(self, **overrides) -> ReproductionConfig:
+        """A copy with the given fields replaced; ``None`` values are ignored."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+PRESETS = {
+    # Sized by measurement to finish within 10 minutes on a 2-core CPU, simulation included.
+    "quick": ReproductionConfig(
+        n=4000,
+        epochs=15,
+        seeds=3,
+        lr={"none": 6e-5, "dann": 6e-5, "mmd": 6e-5, "coral": 6e-5, "oracle": 6e-5},
+    ),
+    # The paper's settings: 50,000 lenses per domain, 30 epochs, 10 seeds, its learning rates.
+    "paper": ReproductionConfig(n=50_000, epochs=30, seeds=10),
+}

@@ -1,0 +1,105 @@
+"""The reproduction's report: ``table1.md``, ``results.json`` and ``figure2.png``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from sklens.experiments.paper_config import METHOD_LABELS, PAPER_TABLE1, ReproductionConfig
+
+FIGURE_METHODS = ("none", "dann", "mmd")
+
+
+def write_report(
+    out: Path, config: ReproductionConfig, runs: list[dict], summary: dict, data_description: dict
+) -> dict:
+    """Write the table, the JSON results and the figure; return their paths."""
+    paths = {"table": out / "table1.md", "results": out / "results.json", "figure": out / "figure2.png"}
+    _write_text(paths["table"], format_table(config, summary, runs))
+    results = {
+        "config": asdict(config),
+        "data": data_description,
+        "summary": summary,
+        "paper_table1": PAPER_TABLE1,
+        "runs": [{k: v for k, v in run.items() if k != "predictions"} for run in runs],
+    }
+    _write_text(paths["results"], json.dumps(results, indent=1))
+    figure = draw_figure2(runs)
+    if figure is None:
+        paths.pop("figure")
+    else:
+        tmp = paths["figure"].with_name(".figure2.tmp.png")
+        figure.savefig(tmp, dpi=110)
+        os.replace(tmp, paths["figure"])
+    return paths
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _mean_std(cell: dict) -> str:
+    return f"{cell['mean']:.3f} ± {cell['std']:.3f}"
+
+
+def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) -> str:
+    """Table 1 as Markdown: our pooled R^2 beside the paper's, and per-bin residuals."""
+    lines = [
+        "# Table 1: R² on the test sets (mean ± std over seeds)",
+        "",
+        f"{config.n} lenses per domain (70/10/20 split), {config.epochs} epochs, {config.seeds} seeds, "
+        f"scaling `{config.scaling}`, batch {config.batch_size}. R² pooled over each test set.",
+        "",
+        "| method | source R² | target R² | target gap closed | paper source | paper target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method, cells in summary.items():
+        paper = PAPER_TABLE1.get(method)
+        paper_cells = (
+            [f"{paper[d][0]:.2f} ± {paper[d][1]:.2g}" for d in ("source", "target")] if paper else ["-", "-"]
+        )
+        gap = cells.get("gap_closed")
+        lines.append(
+            f"| {METHOD_LABELS[method]} | {_mean_std(cells['source'])} | {_mean_std(cells['target'])} | "
+            f"{'-' if gap is None else f'{gap:.0%}'} | {paper_cells[0]} | {paper_cells[1]} |"
+        )
+    lines += ["", "## Mean |fractional residual| per true θ_E bin (seed 0)", ""]
+    lines += _residual_table(runs)
+    return "\n".join(lines) + "\n"
+
+
+def _residual_table(runs: list[dict]) -> list[str]:
+    first = [r for r in runs if r["seed"] == 0]
+    if not first:
+        return []
+    bins = first[0]["residual_by_bin"]["source"]
+    header = "| method | domain | " + " | ".join(f"{b['low']}–{b['high']}″" for b in bins) + " |"
+    lines = [header, "|---|---|" + "---|" * len(bins)]
+    for run in first:
+        for domain in ("source", "target"):
+            values = [b["mean_abs_fractional_residual"] for b in run["residual_by_bin"][domain]]
+            cells = " | ".join("-" if v is None else f"{v:.3f}" for v in values)
+            lines.append(f"| {METHOD_LABELS[run['method']]} | {domain} | {cells} |")
+    return lines
+
+
+def draw_figure2(runs: list[dict]):
+    """Figure 2 of the paper from the seed-0 runs of no adaptation, DANN and MMD (those present)."""
+    from sklens.plotting import plot_predictions_grid
+
+    first = {r["method"]: r for r in runs if r["seed"] == 0 and r["method"] in FIGURE_METHODS}
+    if not first:
+        return None
+    methods = [m for m in FIGURE_METHODS if m in first]
+    predictions = {
+        (METHOD_LABELS[m], domain): first[m]["predictions"][domain]
+        for m in methods
+        for domain in ("source", "target")
+    }
+    return plot_predictions_grid(
+        predictions, rows=[METHOD_LABELS[m] for m in methods], columns=["source", "target"]
+    )

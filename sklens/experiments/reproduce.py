@@ -1,0 +1,312 @@
+"""Regenerate Table 1 and Figure 2 of Swierc et al. (2023) with sklens.
+
+:func:`reproduce` simulates the source and target domains (through the simulation cache), trains each
+method over several seeds, evaluates pooled R^2 on both test sets and writes a report. Every finished
+run is stored on disk at once (atomically), so an interrupted reproduction resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import r2_score
+from sklearn.utils import Bunch
+
+from sklens.experiments.paper_config import (
+    METHOD_LABELS,
+    PRESETS,
+    SCALINGS,
+    ReproductionConfig,
+)
+from sklens.experiments.report import write_report
+
+RESIDUAL_BINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+MIN_LENSES = 20
+# Measured throughput on a 2-core CPU with one thread per run (docs/results.md), for the estimate
+# printed before a long run.
+CPU_IMAGES_PER_SECOND = {"none": 2300, "oracle": 2300, "dann": 1200, "mmd": 1200, "coral": 1200}
+SIMULATED_IMAGES_PER_SECOND = 400
+
+
+def resolve_config(preset: str = "quick", **overrides) -> ReproductionConfig:
+    """The preset's configuration with ``overrides`` applied, checked before any work starts."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    config = PRESETS[preset].with_overrides(**overrides)
+    unknown = [m for m in config.methods if m not in METHOD_LABELS]
+    if unknown or not config.methods:
+        raise ValueError(f"unknown methods {unknown}; choose among {list(METHOD_LABELS)}.")
+    if config.scaling not in SCALINGS:
+        raise ValueError(f"unknown scaling {config.scaling!r}; choose one of {list(SCALINGS)}.")
+    if config.n < MIN_LENSES:
+        raise ValueError(
+            f"n={config.n} is too small for the 70/10/20 split; give at least {MIN_LENSES} lenses per domain."
+        )
+    for name in ("epochs", "seeds", "batch_size"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be at least 1; got {getattr(config, name)}.")
+    return config
+
+
+def estimated_cpu_seconds(config: ReproductionConfig, jobs: int) -> float:
+    """Rough duration on a CPU from measured throughputs: simulation plus every training run."""
+    train_rows = 0.7 * config.n
+    training = sum(
+        config.seeds * config.epochs * train_rows / CPU_IMAGES_PER_SECOND[m] for m in config.methods
+    )
+    simulation = 2 * config.n / SIMULATED_IMAGES_PER_SECOND
+    return (training + simulation) / max(1, jobs)
+
+
+def reproduce(
+    preset: str = "quick",
+    *,
+    out: str | os.PathLike = "sklens-out",
+    n: int | None = None,
+    epochs: int | None = None,
+    seeds: int | None = None,
+    methods: tuple[str, ...] | None = None,
+    scaling: str | None = None,
+    device: str = "auto",
+    jobs: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Bunch:
+    """Reproduce Table 1 and Figure 2 of Swierc et al. (2023).
+
+    Parameters
+    ----------
+    preset : {'quick', 'paper'}
+        ``quick`` finishes within minutes on a CPU; ``paper`` uses the paper's sizes (for a GPU).
+    out : path-like
+        Output directory: ``table1.md``, ``results.json``, ``figure2.png`` and ``runs/`` (one folder per
+        method and seed with predictions, history and the trained model).
+    n, epochs, seeds, methods, scaling
+        Overrides of the preset (see :class:`sklens.experiments.paper_config.ReproductionConfig`).
+    device : str
+        ``'auto'``, ``'cpu'`` or ``'cuda'``.
+    jobs : int, optional
+        Parallel processes for simulation and for training runs (default: every CPU core; one
+        training run at a time on a GPU).
+    cache_dir : path-like, optional
+        Simulation cache (default ``out/cache``).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``config``, ``runs`` (one dict per method and seed), ``summary`` (mean and std of R^2 per
+        method and domain), ``paths`` of the written files and ``n_trained`` (runs trained by this
+        call; finished runs found on disk are reused).
+
+    Examples
+    --------
+    >>> result = reproduce(n=40, epochs=1, seeds=1, out="/tmp/sklens-doc", progress=False)  # doctest: +SKIP
+    >>> sorted(result.summary)  # doctest: +SKIP
+    ['dann', 'mmd', 'none', 'oracle']
+    """
+    config = resolve_config(
+        preset, n=n, epochs=epochs, seeds=seeds, methods=tuple(methods) if methods else None, scaling=scaling
+    )
+    out = _prepare_output(out)
+    jobs = jobs or os.cpu_count() or 1
+    data = _load_domains(config, jobs, Path(cache_dir) if cache_dir else out / "cache", progress)
+    runs, n_trained = _run_all(config, data, out / "runs", device, jobs, progress)
+    summary = summarise(runs, config.methods)
+    paths = write_report(out, config, runs, summary, data_description=_describe(data))
+    return Bunch(config=config, runs=runs, summary=summary, paths=paths, n_trained=n_trained)
+
+
+def _prepare_output(out) -> Path:
+    out = Path(out)
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the output directory {str(out)!r}: {exc}") from exc
+    if not os.access(out, os.W_OK):
+        raise ValueError(f"the output directory {str(out)!r} is not writable.")
+    return out
+
+
+def _load_domains(config: ReproductionConfig, jobs: int, cache_dir: Path, progress: bool) -> Bunch:
+    from sklens.simulation import load_paper_domains
+
+    domains = load_paper_domains(
+        config.n, random_state=config.data_seed, n_jobs=jobs, cache_dir=cache_dir, progress=progress
+    )
+    scales = domain_scales(domains.source.train.images, domains.target.train.images, config.scaling)
+    return Bunch(
+        X_src=domains.source.train.images / scales[0],
+        y_src=domains.source.train.target,
+        X_tgt=domains.target.train.images / scales[1],
+        y_tgt=domains.target.train.target,
+        test={
+            "source": (domains.source.test.images / scales[0], domains.source.test.target),
+            "target": (domains.target.test.images / scales[1], domains.target.test.target),
+        },
+        scales=scales,
+    )
+
+
+def domain_scales(X_src: np.ndarray, X_tgt: np.ndarray, scaling: str) -> tuple[float, float]:
+    """Pixel scale of each domain: its training split's standard deviation, or 1 for raw pixels.
+
+    Only unlabelled images enter, so the target's scale is a legitimate statistic of survey data.
+    """
+    if scaling == "raw":
+        return 1.0, 1.0
+    return float(np.std(X_src)), float(np.std(X_tgt))
+
+
+def _describe(data: Bunch) -> dict:
+    return {
+        "n_train": len(data.X_src),
+        "n_test": {domain: len(y) for domain, (_, y) in data.test.items()},
+        "pixel_scales": {"source": data.scales[0], "target": data.scales[1]},
+    }
+
+
+def make_estimator(method: str, config: ReproductionConfig, seed: int, device: str):
+    """The sklens estimator of one method, configured as in ``config``."""
+    from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
+    from sklens.callbacks import WeightAveraging
+
+    callbacks = [("ema", WeightAveraging(config.weight_averaging))] if config.weight_averaging else None
+    common = dict(
+        lr=config.lr[method],
+        max_epochs=config.epochs,
+        batch_size=config.batch_size,
+        random_state=seed,
+        device=device,
+        callbacks=callbacks,
+    )
+    if method == "dann":
+        return DANNRegressor(lambda_da=config.lambda_dann, **common)
+    if method == "mmd":
+        return MMDRegressor(lambda_da=config.lambda_mmd, **common)
+    if method == "coral":
+        return CORALRegressor(**common)
+    return CNNRegressor(**common)
+
+
+def _run_all(config, data, runs_dir: Path, device: str, jobs: int, progress: bool) -> list[dict]:
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    tasks = [(m, s) for s in range(config.seeds) for m in config.methods]
+    done = {task: _load_run(runs_dir, *task) for task in tasks}
+    pending = [task for task, result in done.items() if result is None]
+    on_gpu = device.startswith("cuda") or (device == "auto" and _cuda_available())
+    n_workers = 1 if on_gpu else max(1, min(jobs, len(pending)))
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    bar = tqdm(
+        total=len(tasks), initial=len(tasks) - len(pending), desc="training runs", disable=not progress
+    )
+    results = Parallel(n_jobs=n_workers, return_as="generator_unordered")(
+        delayed(_train_and_evaluate)(method, seed, config, data, runs_dir, device, threads)
+        for method, seed in pending
+    )
+    for result in results:
+        done[(result["method"], result["seed"])] = result
+        bar.update()
+    bar.close()
+    return [done[task] for task in tasks], len(pending)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _run_dir(runs_dir: Path, method: str, seed: int) -> Path:
+    return runs_dir / f"{method}-seed{seed}"
+
+
+def _load_run(runs_dir: Path, method: str, seed: int) -> dict | None:
+    """The stored result of a finished run, or None. ``result.json`` is written last, atomically."""
+    marker = _run_dir(runs_dir, method, seed) / "result.json"
+    if not marker.exists():
+        return None
+    result = json.loads(marker.read_text())
+    predictions = np.load(marker.parent / "predictions.npz")
+    result["predictions"] = {
+        d: (predictions[f"{d}_true"], predictions[f"{d}_pred"]) for d in ("source", "target")
+    }
+    return result
+
+
+def _train_and_evaluate(method, seed, config, data, runs_dir: Path, device: str, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    model = make_estimator(method, config, seed, device)
+    start = time.perf_counter()
+    if method == "oracle":
+        model.fit(data.X_tgt, data.y_tgt)
+    elif method == "none":
+        model.fit(data.X_src, data.y_src)
+    else:
+        model.fit(data.X_src, data.y_src, X_tgt=data.X_tgt)
+    seconds = time.perf_counter() - start
+    predictions = {domain: (y, model.predict(X)) for domain, (X, y) in data.test.items()}
+    result = {
+        "method": method,
+        "seed": seed,
+        "train_seconds": seconds,
+        "r2": {d: float(r2_score(y, p)) for d, (y, p) in predictions.items()},
+        "residual_by_bin": {d: binned_fractional_residual(y, p) for d, (y, p) in predictions.items()},
+    }
+    _save_run(_run_dir(runs_dir, method, seed), model, predictions, result)
+    result["predictions"] = predictions
+    return result
+
+
+def binned_fractional_residual(y_true: np.ndarray, y_pred: np.ndarray, bins=RESIDUAL_BINS) -> list[dict]:
+    """Mean absolute fractional residual |pred - true| / pred in bins of the true value."""
+    from sklens.plotting import fractional_residual
+
+    residual = np.abs(fractional_residual(y_true, y_pred))
+    rows = []
+    for low, high in zip(bins[:-1], bins[1:], strict=True):
+        inside = (y_true >= low) & (y_true < high) if high != bins[-1] else (y_true >= low) & (y_true <= high)
+        value = float(np.nanmean(residual[inside])) if inside.any() else None
+        rows.append({"low": low, "high": high, "n": int(inside.sum()), "mean_abs_fractional_residual": value})
+    return rows
+
+
+def _save_run(run_dir: Path, model, predictions: dict, result: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {f"{d}_{k}": v for d, (y, p) in predictions.items() for k, v in (("true", y), ("pred", p))}
+    _atomic_write(run_dir / "predictions.npz", lambda f: np.savez(f, **arrays))
+    _atomic_write(run_dir / "model.pkl", lambda f: pickle.dump(model, f))
+    history = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in model.history]
+    _atomic_write(run_dir / "history.json", lambda f: f.write(json.dumps(history, indent=1).encode()))
+    _atomic_write(run_dir / "result.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)
+
+
+def summarise(runs: list[dict], methods) -> dict:
+    """Mean and standard deviation over seeds of R^2 per method and domain, and the gap closed."""
+    summary = {}
+    for method in methods:
+        scores = {d: [r["r2"][d] for r in runs if r["method"] == method] for d in ("source", "target")}
+        summary[method] = {d: {"mean": float(np.mean(v)), "std": float(np.std(v))} for d, v in scores.items()}
+    if "none" in summary and "oracle" in summary:
+        floor, ceiling = summary["none"]["target"]["mean"], summary["oracle"]["target"]["mean"]
+        for method in summary:
+            gain = summary[method]["target"]["mean"] - floor
+            summary[method]["gap_closed"] = float(gain / (ceiling - floor)) if ceiling > floor else None
+    return summary
