@@ -37,8 +37,8 @@ def _check_n_jobs(n_jobs) -> int:
 def _resolve_seed(random_state) -> int:
     """A non-negative int seed for ``random_state``; None draws fresh entropy.
 
-    (Not ``sklens._validation.check_random_state_seed``: that module imports torch, ~3 s and
-    ~300 MB that a simulation does not need.)
+    Unlike ``sklens._validation.check_random_state_seed`` (None means "do not seed"), a simulation
+    always needs a seed, and the one drawn here is reported in the result so the set can be remade.
     """
     if random_state is None:
         return secrets.randbits(32)
