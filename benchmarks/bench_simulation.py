@@ -12,7 +12,9 @@ Measures, on the 40 x 40 one-band ``paper-source`` preset:
   extrapolated linearly to 50,000 per domain when ``--n-domain`` is smaller;
 * the peak resident memory of this process and of the largest worker;
 * with ``--memory-n``, one ``paper-source`` run of that size with 2 processes, its time and the
-  peak of the summed resident memory of this process and its workers (sampled every 0.2 s).
+  peaks (sampled every 0.5 s) of the memory of this process and its workers summed, as RSS (counts
+  shared libraries once per process, an overestimate) and as PSS (shares them out: what the machine
+  actually holds).
 
 Run from the repository root::
 
@@ -83,25 +85,26 @@ def idle_two_core_speedup(n: int, one_process_cpu: float) -> float:
     return one_process_cpu / (parent_cpu + busiest)
 
 
-def tree_rss_mib() -> float:
-    """Resident memory of this process plus all its children, in MiB."""
+def tree_memory_mib() -> tuple[float, float]:
+    """(RSS, PSS) of this process plus all its children, in MiB."""
     processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
-    total = 0
+    rss = pss = 0
     for process in processes:
         try:
-            total += process.memory_info().rss
+            info = process.memory_full_info()
         except psutil.NoSuchProcess:
             continue
-    return total / 2**20
+        rss, pss = rss + info.rss, pss + info.pss
+    return rss / 2**20, pss / 2**20
 
 
-def timed_with_peak_memory(n: int) -> tuple[float, float]:
-    """(wall seconds, peak MiB of the process tree) of one paper-source run with 2 processes."""
-    peak, done = [tree_rss_mib()], threading.Event()
+def timed_with_peak_memory(n: int) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MiB, peak PSS MiB) of the process tree for one paper-source run."""
+    samples, done = [tree_memory_mib()], threading.Event()
 
     def sample() -> None:
-        while not done.wait(0.2):
-            peak.append(tree_rss_mib())
+        while not done.wait(0.5):
+            samples.append(tree_memory_mib())
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -110,7 +113,7 @@ def timed_with_peak_memory(n: int) -> tuple[float, float]:
     finally:
         done.set()
         sampler.join()
-    return seconds, max(peak)
+    return seconds, max(rss for rss, _ in samples), max(pss for _, pss in samples)
 
 
 def peak_memory_mib() -> tuple[float, float]:
@@ -127,8 +130,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-stock", type=int, default=200, help="images for stock deeplenstronomy")
     parser.add_argument("--n", type=int, default=2000, help="images for the per-process rates")
-    parser.add_argument("--n-domain", type=int, default=10000, help="images per domain, 2 jobs (0: skip)")
-    parser.add_argument("--memory-n", type=int, default=0, help="images for the memory run (0: skip)")
+    parser.add_argument(
+        "--n-domain", type=int, default=10000, help="images per domain, 2 jobs (0: skip)"
+    )
+    parser.add_argument(
+        "--memory-n", type=int, default=0, help="images for the memory run (0: skip)"
+    )
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}, cores: {os.cpu_count()}")
     assert preset_path("paper-source").is_file()
@@ -142,33 +149,24 @@ def main() -> None:
     one, one_cpu = args.n / one_seconds, args.n / one_cpu_seconds
     two = args.n / timed("paper-source", args.n, n_jobs=2, seed=1)[0]
     idle_speedup = idle_two_core_speedup(args.n, one_cpu_seconds)
-    print(
-        f"stock deeplenstronomy, 1 process : {stock:8.1f} images/s, "
-        f"{stock_cpu:6.1f} per CPU-s (n={args.n_stock})"
-    )
-    print(
-        f"sklens, 1 process                : {one:8.1f} images/s, {one_cpu:6.1f} per CPU-s "
-        f"(n={args.n}); {one / stock:.1f}x stock (wall), {one_cpu / stock_cpu:.1f}x (CPU)"
-    )
-    print(
-        f"sklens, 2 processes              : {two:8.1f} images/s (n={args.n}), "
-        f"{two / one:.2f}x one process (wall); {idle_speedup:.2f}x on two idle cores "
-        "(estimate from CPU times)"
-    )
+    print(f"stock deeplenstronomy, 1 process : {stock:8.1f} images/s, "
+          f"{stock_cpu:6.1f} per CPU-s (n={args.n_stock})")
+    print(f"sklens, 1 process                : {one:8.1f} images/s, {one_cpu:6.1f} per CPU-s "
+          f"(n={args.n}); {one / stock:.1f}x stock (wall), {one_cpu / stock_cpu:.1f}x (CPU)")
+    print(f"sklens, 2 processes              : {two:8.1f} images/s (n={args.n}), "
+          f"{two / one:.2f}x one process (wall); {idle_speedup:.2f}x on two idle cores "
+          "(estimate from CPU times)")
 
     scale = 50_000 / max(args.n_domain, 1)
     for preset in ("paper-source", "paper-target") if args.n_domain else ():
         seconds = timed(preset, args.n_domain, n_jobs=2, seed=10)[0]
-        print(
-            f"{preset}: {args.n_domain} images in {seconds:.1f} s with 2 processes"
-            + (f" -> 50,000 in ~{seconds * scale:.0f} s (linear extrapolation)" if scale != 1 else "")
-        )
+        print(f"{preset}: {args.n_domain} images in {seconds:.1f} s with 2 processes"
+              + (f" -> 50,000 in ~{seconds * scale:.0f} s (linear extrapolation)"
+                 if scale != 1 else ""))
     if args.memory_n:
-        seconds, peak = timed_with_peak_memory(args.memory_n)
-        print(
-            f"paper-source: {args.memory_n} images in {seconds:.1f} s with 2 processes; "
-            f"peak memory of the process tree {peak:.0f} MiB"
-        )
+        seconds, rss, pss = timed_with_peak_memory(args.memory_n)
+        print(f"paper-source: {args.memory_n} images in {seconds:.1f} s with 2 processes; "
+              f"peak memory of parent + workers: RSS sum {rss:.0f} MiB, PSS sum {pss:.0f} MiB")
     own, child = peak_memory_mib()
     print(f"peak RSS: main process {own:.0f} MiB, largest worker {child:.0f} MiB")
     print(f"load average at end: {os.getloadavg()}")

@@ -16,7 +16,9 @@ _LAZY = {
     "CNNRegressor": "sklens.regression",
     "CORALRegressor": "sklens.regression",
     "DANNRegressor": "sklens.regression",
+    "LensClassifier": "sklens.classification",
     "MMDRegressor": "sklens.regression",
+    "RotInvariantLensClassifier": "sklens.classification",
     "TargetData": "sklens.domains",
 }
 

@@ -45,7 +45,9 @@ def as_float_array(X, name: str = "X") -> np.ndarray:
         raise ValueError(f"Complex data not supported: {name} holds complex numbers.")
     if not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
         raise NonNumericDataError(f"{name} must be numeric; got dtype {arr.dtype}.")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    # torch refuses to wrap read-only memory (memory-mapped FITS, joblib's shared arrays) safely.
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def check_finite(arr: np.ndarray, name: str = "X") -> None:

@@ -39,8 +39,6 @@ class ReproductionConfig:
         Adaptation-loss weights.
     batch_size : int
         Source images per step (and target images per step).
-    weight_averaging : float or None
-        Decay of an exponential moving average of the weights used at the end (None: last weights).
     data_seed : int
         Seed of the simulations (the paper's SEED is 10).
     """
@@ -56,7 +54,6 @@ class ReproductionConfig:
     lambda_mmd: float = 1.4
     lambda_dann: float = 1.0
     batch_size: int = 32
-    weight_averaging: float | None = None
     data_seed: int = 10
 
     def with_overrides(self, **overrides) -> ReproductionConfig:

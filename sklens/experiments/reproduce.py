@@ -175,16 +175,13 @@ def _describe(data: Bunch) -> dict:
 def make_estimator(method: str, config: ReproductionConfig, seed: int, device: str):
     """The sklens estimator of one method, configured as in ``config``."""
     from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
-    from sklens.callbacks import WeightAveraging
 
-    callbacks = [("ema", WeightAveraging(config.weight_averaging))] if config.weight_averaging else None
     common = dict(
         lr=config.lr[method],
         max_epochs=config.epochs,
         batch_size=config.batch_size,
         random_state=seed,
         device=device,
-        callbacks=callbacks,
     )
     if method == "dann":
         return DANNRegressor(lambda_da=config.lambda_dann, **common)

@@ -37,8 +37,8 @@ def _check_n_jobs(n_jobs) -> int:
 def _resolve_seed(random_state) -> int:
     """A non-negative int seed for ``random_state``; None draws fresh entropy.
 
-    (Not ``sklens._validation.check_random_state_seed``: that module imports torch, ~3 s and
-    ~300 MB that a simulation does not need.)
+    Unlike ``sklens._validation.check_random_state_seed`` (None means "do not seed"), a simulation
+    always needs a seed, and the one drawn here is reported in the result so the set can be remade.
     """
     if random_state is None:
         return secrets.randbits(32)
@@ -92,8 +92,8 @@ def _run_pending(config, jobs, n_jobs, progress_bar) -> int:
     """Simulate the chunks in ``jobs`` [(size, seed, path)], updating the progress bar."""
     if not jobs:
         return 0
-    # With workers, the check runs in one of them: the parent then never imports deeplenstronomy
-    # (~200 MB), which keeps the peak memory of a 50,000-image run well under 2 GB.
+    # With workers, the check runs in one of them, so the parent never imports deeplenstronomy
+    # (~200 MB of resident memory saved next to the assembled images).
     workdir = jobs[0][2].parent
     check = delayed(_adapter.validate_config)(config.deeplenstronomy, config.source, workdir)
     (columns,) = Parallel(n_jobs=n_jobs)([check])

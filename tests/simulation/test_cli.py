@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from sklens.cli import main
+from sklens.io import read_fits_dataset
 from sklens.simulation import simulate_lenses
 
 
@@ -38,3 +39,14 @@ def test_existing_output_is_not_overwritten(tmp_path, capsys):
 def test_unknown_preset_is_a_clear_error(tmp_path, capsys):
     assert main(["simulate", "paper-sauce", "-n", "2", "-o", str(tmp_path)]) == 2
     assert "known presets" in capsys.readouterr().err
+
+
+def test_simulate_fits_is_read_back_by_read_fits_dataset(tmp_path):
+    argv = ["simulate", "lens-finding", "-n", "4", "-o", str(tmp_path), "--seed", "1", "--quiet"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lens-finding.fits", "lens-finding.yaml"]
+    stored = read_fits_dataset(tmp_path / "lens-finding.fits")
+    expected = simulate_lenses("lens-finding", 4, random_state=1, progress=False)
+    np.testing.assert_array_equal(stored.images, expected.images)
+    np.testing.assert_array_equal(stored.target, expected.target)
+    assert stored.metadata.equals(expected.metadata)
