@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -209,9 +210,13 @@ def _run_all(config, data, runs_dir: Path, device: str, jobs: int, progress: boo
         delayed(_train_and_evaluate)(method, seed, config, data, runs_dir, device, threads)
         for method, seed in pending
     )
-    for result in results:
-        done[(result["method"], result["seed"])] = result
-        bar.update()
+    with warnings.catch_warnings():
+        # loky replaces a worker whose memory grew during a run (torch keeps its allocator's pages)
+        # and says so with a UserWarning; the run's result is complete, nothing is lost.
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
+        for result in results:
+            done[(result["method"], result["seed"])] = result
+            bar.update()
     bar.close()
     return [done[task] for task in tasks], len(pending)
 
