@@ -28,10 +28,11 @@ from sklens.experiments.report import write_report
 
 RESIDUAL_BINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 MIN_LENSES = 20
-# Measured throughput on a 2-core CPU with one thread per run (docs/results.md), for the estimate
-# printed before a long run.
-CPU_IMAGES_PER_SECOND = {"none": 2300, "oracle": 2300, "dann": 1200, "mmd": 1200, "coral": 1200}
-SIMULATED_IMAGES_PER_SECOND = 400
+# Training images per second per run, measured by the quick preset on a 2-core CPU (two runs at a
+# time, one torch thread each; docs/results.md), and simulated images per second per process, for the
+# estimate printed before a long run.
+CPU_IMAGES_PER_SECOND = {"none": 1200, "oracle": 1200, "dann": 700, "mmd": 700, "coral": 700}
+SIMULATED_IMAGES_PER_SECOND = 250
 
 
 def resolve_config(preset: str = "quick", **overrides) -> ReproductionConfig:
