@@ -43,7 +43,7 @@ class _DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         module=None,
         *,
         feature_layer: str = "features",
-        lr: float = 6e-5,
+        lr: float = 1e-5,
         max_epochs: int = 30,
         batch_size: int = 32,
         optimizer=torch.optim.Adam,
@@ -328,9 +328,6 @@ class CNNRegressor(_DomainAdaptiveRegressor):
     >>> model.predict(X[:3]).shape
     (3,)
     """
-
-    def __init__(self, module=None, *, lr: float = 1e-5, **kwargs) -> None:
-        super().__init__(module, lr=lr, **kwargs)
 
 
 class MMDRegressor(_DomainAdaptiveRegressor):

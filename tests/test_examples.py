@@ -21,3 +21,14 @@ def test_da_regression_example_shows_the_adaptation_gain():
 def test_grid_search_example_searches_the_whole_grid():
     search = load("grid_search_pipeline").main(["--fast"])
     assert len(search.cv_results_["params"]) == 4
+
+
+def test_fits_example_predicts_survey_files():
+    import numpy as np
+
+    assert np.isfinite(load("fits_to_predictions").main(["--fast"]))
+
+
+def test_model_selection_example_selects_without_target_labels():
+    search = load("model_selection").main(["--fast"])
+    assert set(search.best_params_) == {"lambda_da", "lr"}
