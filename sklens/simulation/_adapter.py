@@ -75,6 +75,7 @@ def _modules() -> dict:
                     "deeplenstronomy.deeplenstronomy",
                     "deeplenstronomy.image_generator",
                     "deeplenstronomy.distributions",
+                    "deeplenstronomy.input_reader",
                     "deeplenstronomy.check",
                     "lenstronomy.Util.data_util",
                 )
@@ -130,6 +131,26 @@ def _corrected_sky_brightness(distributions, data_util):
     return sklens_des_sky_brightness_cps
 
 
+_RANDOM_USERS = (
+    "deeplenstronomy.deeplenstronomy",
+    "deeplenstronomy.distributions",
+    "deeplenstronomy.input_reader",
+)
+
+
+@contextlib.contextmanager
+def _replaced_random(modules: list, generator: random.Random) -> Iterator[None]:
+    """Point each module's ``random`` name at ``generator`` for the block, then restore it."""
+    originals = [module.random for module in modules]
+    for module in modules:
+        module.random = generator
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            module.random = original
+
+
 @contextlib.contextmanager
 def deeplenstronomy_session() -> Iterator[dict]:
     """Apply the workarounds for the duration of the block and undo them all on exit."""
@@ -138,7 +159,13 @@ def deeplenstronomy_session() -> Iterator[dict]:
     distributions = modules["deeplenstronomy.distributions"]
     original_cosmology = image_generator.FlatLambdaCDM
     original_simapi = image_generator.SimAPI
-    with preserved_global_state():
+    # deeplenstronomy seeds and draws from Python's global ``random`` module. Another thread of the
+    # process (a Dask worker's event loop draws back-off jitter from it) would perturb that stream,
+    # so the draws go to a private generator, seeded the same way: the same numbers, and no one
+    # else's. (Seen as a chunk that differed from the single-process run on a Dask worker.)
+    private_random = random.Random()
+    users_of_random = [modules[name] for name in _RANDOM_USERS]
+    with preserved_global_state(), _replaced_random(users_of_random, private_random):
         # lenstronomy emits ~8 deprecation/user warnings per image; they say nothing about the data.
         warnings.simplefilter("ignore")
         image_generator.FlatLambdaCDM = _cached_cosmology(original_cosmology)

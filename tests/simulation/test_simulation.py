@@ -238,3 +238,26 @@ def test_missing_sim_extra_says_how_to_install():
 def test_bad_random_state(random_state):
     with pytest.raises(ValueError, match="random_state must be"):
         simulate_lenses("paper-source", 4, random_state=random_state)
+
+
+def test_another_thread_drawing_from_global_random_does_not_change_the_images():
+    """A Dask worker's event loop draws back-off jitter from Python's global ``random`` while a task
+    simulates; deeplenstronomy's draws must not share that stream."""
+    import threading
+
+    quiet = simulate_lenses("paper-source", 8, random_state=4, progress=False)
+    stop = threading.Event()
+
+    def draw_forever():
+        while not stop.is_set():
+            random.random()
+
+    noisy_neighbour = threading.Thread(target=draw_forever, daemon=True)
+    noisy_neighbour.start()
+    try:
+        busy = simulate_lenses("paper-source", 8, random_state=4, progress=False)
+    finally:
+        stop.set()
+        noisy_neighbour.join()
+    np.testing.assert_array_equal(busy.images, quiet.images)
+    np.testing.assert_array_equal(busy.target, quiet.target)
