@@ -21,9 +21,9 @@ from skorch.utils import to_tensor
 from torch import nn
 
 from sklens._skorch import AutoDeviceMixin, seeded_torch
-from sklens._validation import check_images
+from sklens._validation import as_float_array, check_images
 from sklens.callbacks import ReversalSchedule
-from sklens.domains import TargetData, TargetSampler, split_packed
+from sklens.domains import TargetSampler, split_packed
 from sklens.nn.losses import CORALLoss, DomainAdversarialLoss, MMDLoss
 from sklens.nn.networks import DomainClassifier, default_network
 
@@ -149,31 +149,38 @@ class _DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         self
         """
         X_src, y_src, X_tgt = split_packed(X, y, X_tgt)
-        self.input_shape_ = X_src.shape[1:]
-        self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.n_outputs_ = y_src.shape[1]
-        self.y_ndim_ = np.asarray(y).ndim
         with seeded_torch(self.random_state):
-            target = None if X_tgt is None else TargetData(X_tgt)
-            super().fit(X_src, y_src, X_tgt=target, **fit_params)
+            if not self.warm_start or not self.initialized_:
+                self._initialize_for(X_src, y_src, np.asarray(y).ndim)
+            self._train(X_src, y_src, X_tgt, **fit_params)
         return self
 
     def partial_fit(self, X, y=None, classes=None, X_tgt=None, **fit_params):
         """Train for ``max_epochs`` more epochs; takes the same inputs as :meth:`fit`."""
         X_src, y_src, X_tgt = split_packed(X, y, X_tgt)
         if not self.initialized_:
-            self.input_shape_, self.n_outputs_, self.y_ndim_ = X_src.shape[1:], y_src.shape[1], 1
-            self.n_features_in_ = int(np.prod(self.input_shape_))
-            self.initialize()
+            self._initialize_for(X_src, y_src, np.asarray(y).ndim)
+        self._train(X_src, y_src, X_tgt, classes=classes, **fit_params)
+        return self
+
+    def _initialize_for(self, X_src: np.ndarray, y_src: np.ndarray, y_ndim: int) -> None:
+        """Record the shapes the default network is built from, then build the modules."""
+        self.input_shape_ = X_src.shape[1:]
+        self.n_features_in_ = int(np.prod(self.input_shape_))
+        self.n_outputs_ = y_src.shape[1]
+        self.y_ndim_ = y_ndim
+        self.initialize()
+
+    def _train(self, X_src: np.ndarray, y_src: np.ndarray, X_tgt: np.ndarray | None, **fit_params) -> None:
+        """skorch's training loop on validated source rows, drawing target batches from ``X_tgt``."""
         self._check_input_shape(X_src, "X")
         self.n_target_rows_ = 0 if X_tgt is None else len(X_tgt)
         seed = int(torch.randint(0, 2**31 - 1, (1,)))
         self.target_sampler_ = None if X_tgt is None else TargetSampler(X_tgt, seed)
         try:
-            super().partial_fit(X_src, y_src, classes=classes, **fit_params)
+            super().partial_fit(X_src, y_src, **fit_params)
         finally:
             self.target_sampler_ = None
-        return self
 
     def train_step_single(self, batch, **fit_params):
         Xi, yi = unpack_data(batch)
@@ -223,7 +230,7 @@ class _DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
 
     def _as_model_input(self, X) -> np.ndarray:
         self.check_is_fitted()
-        arr = np.asarray(X, dtype=np.float32) if not isinstance(X, torch.Tensor) else X.numpy()
+        arr = as_float_array(X, "X")
         is_image_model = len(self.input_shape_) == 3
         is_single = is_image_model and (
             arr.shape == tuple(self.input_shape_)
@@ -282,12 +289,11 @@ class _DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         """Return the features the adaptation aligns (the output of ``feature_layer``) for ``X``."""
         X = self._as_model_input(X)
         self.module_.eval()
-        outputs = []
+        step = max(self.batch_size, 256)
         with torch.no_grad(), self._tapped_features() as tapped:
-            for start in range(0, len(X), max(self.batch_size, 256)):
-                self.module_(to_tensor(X[start : start + max(self.batch_size, 256)], self.device))
-        outputs = [t.cpu().numpy() for t in tapped]
-        return np.concatenate(outputs)
+            for start in range(0, len(X), step):
+                self.module_(to_tensor(X[start : start + step], self.device))
+        return np.concatenate([t.cpu().numpy() for t in tapped])
 
 
 class CNNRegressor(_DomainAdaptiveRegressor):
