@@ -1,4 +1,4 @@
-"""rotation_spread: the spread of predicted probabilities over the four 90-degree rotations."""
+"""rotation_std and rotation_spread: how predicted probabilities vary over the four 90-degree rotations."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from sklens import RotInvariantLensClassifier
 from sklens.datasets import make_toy_lens_finding
-from sklens.metrics import RotationSpread, rotation_spread
+from sklens.metrics import RotationSpread, rotation_spread, rotation_std
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,7 @@ def test_spread_is_the_std_of_the_four_rotated_probabilities(data):
     assert spread.mean == pytest.approx(p.std(axis=0).mean())
     assert spread.max == pytest.approx(p.std(axis=0).max())
     assert spread.max > spread.mean > 0
+    np.testing.assert_allclose(rotation_std(model, X), p.std(axis=0))
 
 
 def test_invariant_classifier_has_zero_spread(data):
@@ -39,9 +40,11 @@ def test_invariant_classifier_has_zero_spread(data):
         n_filters=(2, 2, 2), kernel_sizes=(3, 3, 3), n_hidden=(4, 4), max_epochs=1, random_state=0
     ).fit(X, y)
     assert rotation_spread(clf, X) == RotationSpread(mean=0.0, max=0.0)
+    assert np.array_equal(rotation_std(clf, X), np.zeros(len(X)))
 
 
-def test_non_square_images_are_refused(data):
+@pytest.mark.parametrize("metric", [rotation_spread, rotation_std])
+def test_non_square_images_are_refused(data, metric):
     X, y = data
     with pytest.raises(ValueError, match="square"):
-        rotation_spread(_flat_logistic(X[..., :10], y), X[..., :10])
+        metric(_flat_logistic(X[..., :10], y), X[..., :10])
