@@ -1,4 +1,5 @@
-"""Plots of regression results: predicted against true values with fractional residuals.
+"""Plots of results: regression (predicted against true values with fractional residuals) and lens
+finding (ROC curves and rotation spread).
 
 Requires matplotlib and scipy (``pip install "sklens[plot]"``).
 """
@@ -123,3 +124,99 @@ def _draw_panel(fig, scatter_spec, residual_spec, y_true, y_pred, residual_limit
     res_ax.scatter(y_true[order], residual[order], c=density[order], s=3, cmap="viridis", rasterized=True)
     res_ax.axhline(0, color="black", lw=0.8, ls="--")
     res_ax.set_ylim(*residual_limits)
+
+
+def plot_lens_finding(
+    y_true: np.ndarray,
+    probabilities: Mapping[str, np.ndarray],
+    rotation_stds: Mapping[str, np.ndarray] | None = None,
+    *,
+    panel_size: float = 4.0,
+):
+    """Draw ROC curves of lens classifiers and, optionally, how their output varies under rotation.
+
+    The left panel shows the true-positive rate against the false-positive rate on a logarithmic
+    axis (lens searches care about the low false-positive end), with each model's ROC AUC in the
+    legend. The right panel, drawn when ``rotation_stds`` is given, shows the cumulative fraction of
+    images whose lens probability varies by more than a given standard deviation over the four
+    90-degree rotations (see :func:`sklens.metrics.rotation_std`); an exactly invariant model has
+    no curve there, and is listed as such in the legend.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        True labels, 1 (or True) for lenses.
+    probabilities : mapping
+        ``{model name: lens probability of each image}``.
+    rotation_stds : mapping, optional
+        ``{model name: per-image standard deviation over the four rotations}``.
+    panel_size : float
+        Width of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.arange(100) % 2
+    >>> p = np.clip(y * 0.6 + np.linspace(0, 0.4, 100), 0, 1)
+    >>> fig = plot_lens_finding(y, {"CNN": p}, {"CNN": np.linspace(0, 0.1, 100)})
+    >>> len(fig.axes)
+    2
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _require_matplotlib()
+    y_true = np.asarray(y_true).ravel()
+    if len(np.unique(y_true)) != 2:
+        raise ValueError("y_true must contain both lenses and non-lenses to draw ROC curves.")
+    n_panels = 1 if rotation_stds is None else 2
+    fig, axes = plt.subplots(
+        1, n_panels, figsize=(panel_size * n_panels, panel_size * 0.85), layout="constrained"
+    )
+    axes = np.atleast_1d(axes)
+    _draw_roc_curves(axes[0], y_true, probabilities, roc_curve, roc_auc_score)
+    if rotation_stds is not None:
+        _draw_rotation_stds(axes[1], rotation_stds)
+    return fig
+
+
+def _draw_roc_curves(ax, y_true, probabilities, roc_curve, roc_auc_score) -> None:
+    for name, proba in probabilities.items():
+        proba = np.asarray(proba, float).ravel()
+        if proba.shape != y_true.shape:
+            raise ValueError(
+                f"probabilities of {name!r} have shape {proba.shape}; y_true has {y_true.shape}."
+            )
+        fpr, tpr, _ = roc_curve(y_true, proba)
+        ax.step(fpr, tpr, where="post", label=f"{name} (AUC {roc_auc_score(y_true, proba):.4f})")
+    ax.set_xscale("log")
+    ax.set_xlim(1.0 / (2 * np.sum(y_true == y_true.min())), 1.0)
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title("ROC")
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def _draw_rotation_stds(ax, rotation_stds) -> None:
+    for name, stds in rotation_stds.items():
+        stds = np.sort(np.asarray(stds, float).ravel())
+        if not np.any(stds > 0):
+            ax.plot([], [], label=f"{name}: exactly 0")
+            continue
+        fraction_at_least = 1.0 - np.arange(len(stds)) / len(stds)
+        positive = stds > 0
+        ax.step(
+            stds[positive],
+            fraction_at_least[positive],
+            where="post",
+            label=f"{name} (mean {stds.mean():.3f})",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("std of lens probability over 4 rotations")
+    ax.set_ylabel("fraction of images at or above")
+    ax.set_title("rotation spread")
+    ax.legend(fontsize=8, loc="lower left")
