@@ -250,11 +250,12 @@ def test_predicting_before_fit_is_refused(data):
         LensClassifier().predict_proba(data[2])
 
 
-def test_example_runs_in_fast_mode(capsys):
+def test_example_runs_in_fast_mode(capsys, tmp_path):
     spec = importlib.util.spec_from_file_location("lens_finding_example", EXAMPLE)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    rows = example.main(["--fast"])
+    rows = example.main(["--fast", "--plot", str(tmp_path / "roc.png")])
+    assert (tmp_path / "roc.png").stat().st_size > 0
     assert set(rows) == {"LensClassifier", "RotInvariant input C4", "RotInvariant group C4"}
     assert rows["RotInvariant input C4"]["spread_max"] == 0.0
     assert rows["RotInvariant group C4"]["spread_max"] == 0.0
