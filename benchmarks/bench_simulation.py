@@ -130,12 +130,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-stock", type=int, default=200, help="images for stock deeplenstronomy")
     parser.add_argument("--n", type=int, default=2000, help="images for the per-process rates")
-    parser.add_argument(
-        "--n-domain", type=int, default=10000, help="images per domain, 2 jobs (0: skip)"
-    )
-    parser.add_argument(
-        "--memory-n", type=int, default=0, help="images for the memory run (0: skip)"
-    )
+    parser.add_argument("--n-domain", type=int, default=10000, help="images per domain, 2 jobs (0: skip)")
+    parser.add_argument("--memory-n", type=int, default=0, help="images for the memory run (0: skip)")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}, cores: {os.cpu_count()}")
     assert preset_path("paper-source").is_file()
@@ -149,24 +145,33 @@ def main() -> None:
     one, one_cpu = args.n / one_seconds, args.n / one_cpu_seconds
     two = args.n / timed("paper-source", args.n, n_jobs=2, seed=1)[0]
     idle_speedup = idle_two_core_speedup(args.n, one_cpu_seconds)
-    print(f"stock deeplenstronomy, 1 process : {stock:8.1f} images/s, "
-          f"{stock_cpu:6.1f} per CPU-s (n={args.n_stock})")
-    print(f"sklens, 1 process                : {one:8.1f} images/s, {one_cpu:6.1f} per CPU-s "
-          f"(n={args.n}); {one / stock:.1f}x stock (wall), {one_cpu / stock_cpu:.1f}x (CPU)")
-    print(f"sklens, 2 processes              : {two:8.1f} images/s (n={args.n}), "
-          f"{two / one:.2f}x one process (wall); {idle_speedup:.2f}x on two idle cores "
-          "(estimate from CPU times)")
+    print(
+        f"stock deeplenstronomy, 1 process : {stock:8.1f} images/s, "
+        f"{stock_cpu:6.1f} per CPU-s (n={args.n_stock})"
+    )
+    print(
+        f"sklens, 1 process                : {one:8.1f} images/s, {one_cpu:6.1f} per CPU-s "
+        f"(n={args.n}); {one / stock:.1f}x stock (wall), {one_cpu / stock_cpu:.1f}x (CPU)"
+    )
+    print(
+        f"sklens, 2 processes              : {two:8.1f} images/s (n={args.n}), "
+        f"{two / one:.2f}x one process (wall); {idle_speedup:.2f}x on two idle cores "
+        "(estimate from CPU times)"
+    )
 
     scale = 50_000 / max(args.n_domain, 1)
     for preset in ("paper-source", "paper-target") if args.n_domain else ():
         seconds = timed(preset, args.n_domain, n_jobs=2, seed=10)[0]
-        print(f"{preset}: {args.n_domain} images in {seconds:.1f} s with 2 processes"
-              + (f" -> 50,000 in ~{seconds * scale:.0f} s (linear extrapolation)"
-                 if scale != 1 else ""))
+        print(
+            f"{preset}: {args.n_domain} images in {seconds:.1f} s with 2 processes"
+            + (f" -> 50,000 in ~{seconds * scale:.0f} s (linear extrapolation)" if scale != 1 else "")
+        )
     if args.memory_n:
         seconds, rss, pss = timed_with_peak_memory(args.memory_n)
-        print(f"paper-source: {args.memory_n} images in {seconds:.1f} s with 2 processes; "
-              f"peak memory of parent + workers: RSS sum {rss:.0f} MiB, PSS sum {pss:.0f} MiB")
+        print(
+            f"paper-source: {args.memory_n} images in {seconds:.1f} s with 2 processes; "
+            f"peak memory of parent + workers: RSS sum {rss:.0f} MiB, PSS sum {pss:.0f} MiB"
+        )
     own, child = peak_memory_mib()
     print(f"peak RSS: main process {own:.0f} MiB, largest worker {child:.0f} MiB")
     print(f"load average at end: {os.getloadavg()}")
