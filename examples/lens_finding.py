@@ -34,6 +34,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch.dataset import ValidSplit
 
 from sklens import LensClassifier, RotInvariantLensClassifier
+from sklens.callbacks import EpochProgressBar
 from sklens.datasets import make_toy_lens_finding
 from sklens.metrics import rotation_std
 from sklens.nn.lensfinder import count_parameters
@@ -78,10 +79,19 @@ def make_models(args: argparse.Namespace) -> dict:
         "random_state": args.random_state,
         "verbose": args.verbose,
     }
-    models = {name: MODELS[key](**common) for key, name in MODEL_NAMES.items() if key in args.models}
+    models = {
+        name: MODELS[key](**common, callbacks=progress_bar(name, args.verbose))
+        for key, name in MODEL_NAMES.items()
+        if key in args.models
+    }
     if args.data == "simulation":
         return {name: make_pipeline(FunctionTransformer(np.arcsinh), m) for name, m in models.items()}
     return models
+
+
+def progress_bar(name: str, verbose: int) -> list:
+    """An epoch progress bar with an ETA, unless skorch prints every epoch (``--verbose 1``)."""
+    return [] if verbose else [("progress", EpochProgressBar(name))]
 
 
 def evaluate(model, X_train, y_train, X_test, y_test) -> dict:

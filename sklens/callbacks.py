@@ -1,8 +1,9 @@
-"""skorch callbacks: schedules and monitoring for domain-adaptive training."""
+"""skorch callbacks: schedules and monitoring (the reversal schedule of DANN, an epoch progress bar)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from skorch.callbacks import Callback
 
@@ -53,3 +54,55 @@ class ReversalSchedule(Callback):
 def reversal_layers(module) -> list[GradientReversal]:
     """All gradient reversal layers inside ``module``."""
     return [m for m in module.modules() if isinstance(m, GradientReversal)]
+
+
+class EpochProgressBar(Callback):
+    """A progress bar over the epochs of a fit, with an ETA and the latest losses.
+
+    The bar counts up to ``max_epochs`` (early stopping ends it sooner) and shows the last value of
+    each of ``keys`` found in the history. It is written to standard error by tqdm.
+
+    Parameters
+    ----------
+    desc : str or None
+        Label in front of the bar.
+    keys : sequence of str
+        History columns shown after the bar, when present.
+
+    Examples
+    --------
+    >>> from sklens import LensClassifier
+    >>> from sklens.callbacks import EpochProgressBar
+    >>> clf = LensClassifier(callbacks=[("progress", EpochProgressBar("plain CNN"))])
+    """
+
+    def __init__(
+        self, desc: str | None = None, keys: Sequence[str] = ("train_loss", "valid_loss", "valid_acc")
+    ) -> None:
+        self.desc = desc
+        self.keys = keys
+
+    def initialize(self) -> EpochProgressBar:
+        self.bar_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        from tqdm.auto import tqdm
+
+        self.first_epoch_ = len(net.history)
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit="epoch")
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        self._show(net)
+
+    def on_train_end(self, net, **kwargs) -> None:
+        self._show(net)  # the epoch that early stopping ended, whose on_epoch_end may not reach us
+        self.bar_.close()
+        self.bar_ = None  # a tqdm bar cannot be pickled with the net
+
+    def _show(self, net) -> None:
+        if not len(net.history):
+            return
+        row = net.history[-1]
+        self.bar_.set_postfix({key: f"{row[key]:.4g}" for key in self.keys if key in row}, refresh=False)
+        self.bar_.update(len(net.history) - self.first_epoch_ - self.bar_.n)
