@@ -184,6 +184,8 @@ def plot_lens_finding(
 
 
 def _draw_roc_curves(ax, y_true, probabilities, roc_curve, roc_auc_score) -> None:
+    lowest_fpr = 1.0 / (2 * np.sum(y_true == y_true.min()))
+    lowest_visible_tpr = 1.0
     for name, proba in probabilities.items():
         proba = np.asarray(proba, float).ravel()
         if proba.shape != y_true.shape:
@@ -192,8 +194,12 @@ def _draw_roc_curves(ax, y_true, probabilities, roc_curve, roc_auc_score) -> Non
             )
         fpr, tpr, _ = roc_curve(y_true, proba)
         ax.step(fpr, tpr, where="post", label=f"{name} (AUC {roc_auc_score(y_true, proba):.4f})")
+        left_edge = np.searchsorted(fpr, lowest_fpr, side="right") - 1
+        lowest_visible_tpr = min(lowest_visible_tpr, float(tpr[left_edge]))
     ax.set_xscale("log")
-    ax.set_xlim(1.0 / (2 * np.sum(y_true == y_true.min())), 1.0)
+    ax.set_xlim(lowest_fpr, 1.0)
+    # Good lens finders have their curves in the top few per cent: zoom there, not on [0, 1].
+    ax.set_ylim(max(0.0, lowest_visible_tpr - 0.1 * (1.0 - lowest_visible_tpr) - 0.005), 1.002)
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate")
     ax.set_title("ROC")

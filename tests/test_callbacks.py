@@ -17,7 +17,9 @@ def _data(n=48):
 
 def test_bar_counts_the_epochs_and_shows_the_losses(capsys):
     X, y = _data()
-    clf = LensClassifier(max_epochs=3, train_split=None, callbacks=[("bar", EpochProgressBar("tiny"))], **SMALL)
+    clf = LensClassifier(
+        max_epochs=3, train_split=None, callbacks=[("bar", EpochProgressBar("tiny"))], **SMALL
+    )
     clf.fit(X, y)
     err = capsys.readouterr().err
     assert "tiny" in err and "3/3" in err and "train_loss=" in err

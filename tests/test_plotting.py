@@ -24,6 +24,13 @@ def test_roc_panel_has_one_curve_per_model_with_its_auc(scores):
     assert labels == [f"{name} (AUC {roc_auc_score(y, p):.4f})" for name, p in probabilities.items()]
     assert labels[0].endswith("(AUC 1.0000)")
     assert ax.get_xscale() == "log"
+    assert ax.get_ylim()[0] < 0.5  # the poor model's curve starts low: the axis shows it
+
+
+def test_roc_panel_zooms_on_good_classifiers(scores):
+    y, probabilities = scores
+    bottom, top = plot_lens_finding(y, {"good": probabilities["good"]}).axes[0].get_ylim()
+    assert 0.9 < bottom < 1.0 < top
 
 
 def test_rotation_panel_marks_exactly_invariant_models(scores):
