@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from sklens._validation import check_random_state_seed, resolve_device
@@ -43,17 +44,40 @@ class AutoDeviceMixin:
 
 
 @contextlib.contextmanager
-def seeded_torch(random_state) -> Iterator[None]:
-    """Run the block with torch's global generators seeded from ``random_state``.
+def seeded_torch(random_state, device="cpu", stream: int = 0) -> Iterator[None]:
+    """Run the block with torch's generators for the CPU and ``device`` seeded from ``random_state``.
 
-    The caller's generator state is restored afterwards, so seeding a model never changes the random
-    stream of the surrounding program. With ``random_state=None`` nothing is seeded or restored.
+    Only the CPU generator and, for a CUDA ``device``, that one GPU's generator are seeded; their states
+    are restored afterwards, so seeding a model never changes the random stream of the surrounding
+    program nor of any other GPU. With ``random_state=None`` nothing is seeded or restored.
+
+    Parameters
+    ----------
+    random_state : None, int or numpy.random.RandomState
+        The seed.
+    device : str or torch.device
+        The device the model trains on.
+    stream : int
+        Selects an independent stream of the same seed; 0 is the seed itself. ``partial_fit`` passes
+        the number of epochs already trained, so that successive calls do not replay one another.
     """
     seed = check_random_state_seed(random_state)
     if seed is None:
         yield
         return
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    if stream:
+        seed = int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+    gpus = _cuda_indices(device)
+    with torch.random.fork_rng(devices=gpus):
+        torch.random.default_generator.manual_seed(seed)
+        for index in gpus:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
         yield
+
+
+def _cuda_indices(device) -> list[int]:
+    device = torch.device(device)
+    if device.type != "cuda":
+        return []
+    return [torch.cuda.current_device() if device.index is None else device.index]

@@ -96,6 +96,58 @@ def check_images(X, name: str = "X", *, allow_tabular: bool = False) -> np.ndarr
     return arr
 
 
+def as_model_input(X, input_shape: tuple[int, ...], estimator: str, name: str = "X") -> tuple[np.ndarray, bool]:
+    """Validate inputs for a model fitted on rows of ``input_shape``; say whether ``X`` was one image.
+
+    Every sklens estimator reads prediction input this way. For an image model (``input_shape`` is
+    (C, H, W)), a 2-D array is one single-band image, a 3-D array is one (C, H, W) image when the model
+    has several bands and a batch of single-band images when it has one, and a 4-D array is a batch.
+    Estimators drop the batch axis of their output for one image, as ``model.predict(X)[0]`` would.
+
+    Parameters
+    ----------
+    X : array-like
+        Images, one image, or (n, n_features) rows for a tabular model.
+    input_shape : tuple of int
+        Shape of one training row: (C, H, W) or (n_features,).
+    estimator : str
+        The estimator's name, used in error messages.
+    name : str
+        The argument's name, used in error messages.
+
+    Returns
+    -------
+    batch : numpy.ndarray
+        float32 array of shape (n, *input_shape).
+    single : bool
+        Whether ``X`` was one image.
+
+    Examples
+    --------
+    >>> batch, single = as_model_input(np.zeros((8, 8)), (1, 8, 8), "CNNRegressor")
+    >>> batch.shape, single
+    ((1, 1, 8, 8), True)
+    """
+    input_shape = tuple(int(s) for s in input_shape)
+    arr = as_float_array(X, name)
+    is_image_model = len(input_shape) == 3
+    single = is_image_model and (arr.ndim == 2 or (arr.ndim == 3 and input_shape[0] > 1))
+    if single:
+        arr = arr.reshape(1, -1, *arr.shape[-2:])
+    arr = check_images(arr, name, allow_tabular=not is_image_model)
+    if arr.shape[1:] == input_shape:
+        return arr, single
+    if arr.ndim == 2 and len(input_shape) == 1:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features, but {estimator} is expecting {input_shape[0]} features "
+            "as input."
+        )
+    raise ValueError(
+        f"{name} has rows of shape {arr.shape[1:]}, but {estimator} was fitted on rows of shape "
+        f"{input_shape} (channels and image size must match)."
+    )
+
+
 def check_random_state_seed(random_state) -> int | None:
     """Return ``random_state`` as an int seed (or None), refusing other types."""
     if random_state is None:

@@ -1,4 +1,4 @@
-"""skorch callbacks: schedules and monitoring (the reversal schedule of DANN, an epoch progress bar)."""
+"""skorch callbacks: schedules and monitoring (DANN's reversal schedule, a finite-loss guard, a progress bar)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from skorch.callbacks import Callback
 
+from sklens.exceptions import NonFiniteLossError
 from sklens.nn.layers import GradientReversal
 
 
@@ -20,7 +21,7 @@ class ReversalSchedule(Callback):
 
     The progress ``p`` is the number of optimisation steps taken divided by the real total
     (``max_epochs`` times the number of batches per epoch), so the coefficient reaches ~1 however
-    long training is. The current value is recorded in the history as ``lambda``.
+    long training is. The current value is recorded in the history as ``reversal_coefficient``.
 
     Parameters
     ----------
@@ -47,8 +48,32 @@ class ReversalSchedule(Callback):
         coefficient = reversal_coefficient(min(1.0, self.steps_done_ / self.total_steps_), self.gamma)
         for layer in reversal_layers(net.adaptation_loss_):
             layer.coefficient = coefficient
-        net.history.record_batch("lambda", coefficient)
+        net.history.record_batch("reversal_coefficient", coefficient)
         self.steps_done_ += 1
+
+
+class FiniteLossCheck(Callback):
+    """Stop a fit at the first training batch whose loss terms are not all finite.
+
+    After every training batch, each history entry of that batch whose name ends in ``loss``
+    (``train_loss`` and the terms such as ``task_loss`` and ``adaptation_loss``) is checked; a NaN or
+    infinite value raises :class:`sklens.exceptions.NonFiniteLossError` naming the epoch (from 1), the
+    batch (from 1) and every non-finite term, instead of training on with a broken model.
+    """
+
+    def on_batch_end(self, net, batch=None, training: bool = False, **kwargs) -> None:
+        if not training:
+            return
+        record = net.history[-1, "batches", -1]
+        bad = {key: value for key, value in record.items() if key.endswith("loss") and not math.isfinite(value)}
+        if bad:
+            terms = ", ".join(f"{key}={value}" for key, value in bad.items())
+            raise NonFiniteLossError(
+                f"{type(net).__name__}: non-finite loss at epoch {len(net.history)}, batch "
+                f"{len(net.history[-1, 'batches'])} ({terms}); training stopped. A smaller lr, inputs "
+                "scaled to a moderate range (sklens.preprocessing.ImageNormalizer) or a larger batch_size "
+                "usually help."
+            )
 
 
 def reversal_layers(module) -> list[GradientReversal]:

@@ -213,7 +213,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         self.classes_ = classes
         self.n_channels_in_ = images.shape[1]
         self.image_size_ = tuple(int(s) for s in images.shape[2:])
-        with seeded_torch(self.random_state):
+        with seeded_torch(self.random_state, self.device):
             super().fit(images, target, **fit_params)
         return self
 

@@ -1,11 +1,10 @@
-"""Source and target domains: the packed form, the target wrapper and the target batch sampler."""
+"""Source and target domains: the packed form (NaN ``y`` marks target rows) and the target wrapper."""
 
 from __future__ import annotations
 
 import inspect
 
 import numpy as np
-import torch
 
 from sklens._validation import as_float_array, check_images
 
@@ -61,6 +60,27 @@ def unwrap_target(X_tgt, n_source_rows: int):
     return X_tgt
 
 
+def target_rows(y) -> np.ndarray:
+    """Boolean mask of the target rows of the packed form: the rows whose ``y`` is NaN in every output.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,) or (n, k)
+        Labels, NaN for target rows.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> target_rows([1.0, np.nan, 2.0])
+    array([False,  True, False])
+    """
+    y = np.asarray(y, dtype=np.float64)
+    return np.isnan(y.reshape(len(y), -1)).all(axis=1)
+
+
 def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
     """Split inputs into labelled source rows and unlabelled target rows.
 
@@ -105,34 +125,3 @@ def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
             "source and target must have the same channels and image size."
         )
     return X_src, y_src, X_tgt
-
-
-class TargetSampler:
-    """Draw target batches: a random permutation of the target set, reshuffled when used up.
-
-    Parameters
-    ----------
-    X : numpy.ndarray
-        The target rows.
-    seed : int
-        Seed of the sampler's own generator.
-    """
-
-    def __init__(self, X: np.ndarray, seed: int) -> None:
-        self.X = torch.as_tensor(X)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(len(self.X), generator=self.generator)
-        self.position = 0
-
-    def draw(self, n: int) -> torch.Tensor:
-        """Return the next ``n`` target rows, cycling through the set as often as needed."""
-        parts = []
-        while n > 0:
-            if self.position == len(self.order):
-                self.order = torch.randperm(len(self.X), generator=self.generator)
-                self.position = 0
-            take = min(n, len(self.order) - self.position)
-            parts.append(self.order[self.position : self.position + take])
-            self.position += take
-            n -= take
-        return self.X[torch.cat(parts)]

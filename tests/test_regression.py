@@ -5,6 +5,7 @@ import torch
 from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
 from sklens.callbacks import reversal_coefficient
 from sklens.datasets import make_toy_lenses
+from sklens.nn.tap import tap_features
 
 ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor]
 FAST = dict(max_epochs=2, batch_size=16, lr=1e-3, random_state=0)
@@ -28,8 +29,10 @@ def test_fit_predict_shapes(cls, toy):
     X, y, X_tgt = toy
     model = cls(**FAST).fit(X, y, X_tgt=X_tgt)
     assert model.predict(X).shape == (len(X),)
-    assert model.predict(X[0]).shape == (1,)  # one C x H x W image
-    assert model.predict(X[0, 0]).shape == (1,)  # one 2-D image
+    assert model.predict(X[:1]).shape == (1,)
+    assert model.predict(X[0]).shape == (1,)  # (1, H, W): one-band images, a batch of one
+    assert np.ndim(model.predict(X[0, 0])) == 0  # one 2-D image: its prediction, no batch axis
+    assert model.predict(X[0, 0]) == pytest.approx(model.predict(X[:1])[0])
     assert model.predict(X[:, 0]).shape == (len(X),)  # (n, H, W) one-band images
     assert model.n_target_rows_ == len(X_tgt)
 
@@ -82,9 +85,9 @@ def test_score_is_pooled_r2_and_ignores_target_rows(toy):
 def test_history_records_every_loss_term(toy):
     X, y, X_tgt = toy
     mmd = MMDRegressor(**FAST).fit(X, y, X_tgt=X_tgt)
-    for key in ("task_loss", "adaptation_loss", "lambda", "train_loss"):
+    for key in ("task_loss", "adaptation_loss", "lambda_da", "train_loss"):
         assert len(mmd.history[:, key]) == FAST["max_epochs"]
-    assert mmd.history[:, "lambda"] == pytest.approx([1.4, 1.4])
+    assert mmd.history[:, "lambda_da"] == pytest.approx([1.4, 1.4])
     total = np.array(mmd.history[:, "train_loss"])
     parts = np.array(mmd.history[:, "task_loss"]) + 1.4 * np.array(mmd.history[:, "adaptation_loss"])
     np.testing.assert_allclose(total, parts, rtol=1e-5)
@@ -100,8 +103,9 @@ def test_dann_reversal_coefficient_follows_the_schedule(toy):
         expected = [
             reversal_coefficient((epoch * steps_per_epoch + i) / total) for i in range(steps_per_epoch)
         ]
-        assert [b["lambda"] for b in batches] == pytest.approx(expected)
-    assert model.history[-1, "batches"][-1]["lambda"] > 0.99
+        assert [b["reversal_coefficient"] for b in batches] == pytest.approx(expected)
+    assert model.history[-1, "batches"][-1]["reversal_coefficient"] > 0.99
+    assert model.history[:, "lambda_da"] == pytest.approx([1.0] * 4)  # the loss weight, not scheduled
 
 
 def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
@@ -115,7 +119,7 @@ def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
         if hasattr(layer, "coefficient"):
             layer.coefficient = 1.0
     model.optimizer_.zero_grad()
-    with model._tapped_features() as tapped:
+    with tap_features(model.module_, "features") as tapped:
         model.module_(torch.as_tensor(np.concatenate([X[:16], X_tgt[:16]])))
     model.adaptation_loss_(tapped[0][:16], tapped[0][16:]).backward()
     conv = model.module_.features[0][0]

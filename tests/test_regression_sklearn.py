@@ -170,10 +170,14 @@ def test_predict_refuses_rows_of_another_shape(toy):
 
 
 # scikit-learn's own checks on the catalogue (2-D) configuration. The failures below are skorch's
-# design, not sklens's: skorch sets bookkeeping attributes (history_, initialized_, ...) in __init__.
+# design, not sklens's (skorch sets bookkeeping attributes in __init__), and float32 rounding.
 EXPECTED_FAILED_CHECKS = {
     "check_no_attributes_set_in_init": "skorch's NeuralNet sets history_, initialized_ and "
     "virtual_params_ in __init__.",
+    # Not a design choice but float32 arithmetic: torch's matrix product for one row and for twenty
+    # rounds differently in the last bit (4.8e-7 on a prediction of 2.4 measured); the check's atol is
+    # 1e-7, made for float64 estimators.
+    "check_methods_subset_invariance": "float32 predictions of one row and of a batch differ by one ulp.",
 }
 
 
@@ -189,12 +193,10 @@ def expected_failed_checks(estimator) -> dict[str, str]:
     }
 
 
+# Default-constructed, as a peer's test suite would check them: the defaults must fit tabular data.
+@pytest.mark.filterwarnings("ignore::sklens.exceptions.NoTargetDataWarning")
 @parametrize_with_checks(
-    [
-        CNNRegressor(max_epochs=3, lr=1e-2, batch_size=32, random_state=0),
-        DANNRegressor(max_epochs=3, lr=1e-2, batch_size=32, random_state=0),
-        MMDRegressor(max_epochs=3, lr=1e-2, batch_size=32, random_state=0),
-    ],
+    [CNNRegressor(), DANNRegressor(), MMDRegressor(), CORALRegressor()],
     expected_failed_checks=expected_failed_checks,
 )
 def test_scikit_learn_estimator_checks(estimator, check):

@@ -2,7 +2,9 @@
 
 Each loss is a small torch module with one signature, ``loss(features_src, features_tgt) -> scalar``:
 the features of a source batch and of a target batch, each of shape (n, n_features). A new
-adaptation method is a new loss of this form; the estimators' training loop stays the same.
+adaptation method is a new loss of this form; the estimators' training loop stays the same. A loss
+that needs several rows per domain to be defined (a covariance, an off-diagonal mean) says so in its
+``min_rows`` attribute; the estimators skip the term on a shorter batch instead of training on NaN.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ class MMDLoss(nn.Module):
         self.kernel_num = kernel_num
         self.estimator = estimator
 
+    @property
+    def min_rows(self) -> int:
+        """Rows per domain the estimate needs: 2 for the unbiased one (its off-diagonal means)."""
+        return 2 if self.estimator == "unbiased" else 1
+
     def forward(self, features_src: torch.Tensor, features_tgt: torch.Tensor) -> torch.Tensor:
         m = features_src.shape[0]
         kernels = multi_kernel_matrix(
@@ -92,6 +99,8 @@ class DomainAdversarialLoss(nn.Module):
         Initial coefficient of the gradient reversal layer (see ``reversal``).
     """
 
+    min_rows = 1
+
     def __init__(self, domain_classifier: nn.Module, coefficient: float = 1.0) -> None:
         super().__init__()
         self.reversal = GradientReversal(coefficient)
@@ -111,10 +120,19 @@ class DomainAdversarialLoss(nn.Module):
 class CORALLoss(nn.Module):
     """Deep CORAL (Sun & Saenko 2016): squared Frobenius distance between feature covariances.
 
-    Divided by 4 d^2 as in the original paper, d being the number of features.
+    Divided by 4 d^2 as in the original paper, d being the number of features. A covariance needs two
+    rows per domain (``min_rows``).
     """
+
+    min_rows = 2
 
     def forward(self, features_src: torch.Tensor, features_tgt: torch.Tensor) -> torch.Tensor:
         d = features_src.shape[1]
-        diff = torch.cov(features_src.T) - torch.cov(features_tgt.T)
+        diff = _covariance(features_src) - _covariance(features_tgt)
         return diff.pow(2).sum() / (4 * d * d)
+
+
+def _covariance(features: torch.Tensor) -> torch.Tensor:
+    """Unbiased covariance of the columns of (n, d) ``features``, as ``torch.cov(features.T)``."""
+    centred = features - features.mean(dim=0, keepdim=True)
+    return centred.T @ centred / (features.shape[0] - 1)

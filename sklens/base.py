@@ -1,0 +1,391 @@
+"""The base class of the domain-adaptive regressors: skorch wiring around one plug-in adaptation loss.
+
+A new method is a loss (a torch module ``loss(features_src, features_tgt) -> scalar`` in
+:mod:`sklens.nn.losses`) and a thin subclass of :class:`DomainAdaptiveRegressor` that returns it from
+:meth:`~DomainAdaptiveRegressor.make_adaptation_loss`. The pieces the base class composes each live in
+their own module: reading the features in :mod:`sklens.nn.tap`, the packed form and its target rows in
+:mod:`sklens.domains`, the target batches in :mod:`sklens.nn.sampling`, input checks in
+``sklens._validation``, the finite-loss guard and DANN's schedule in :mod:`sklens.callbacks`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.metrics import r2_score
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_parameter_constraints
+from skorch import NeuralNetRegressor
+from skorch.callbacks import PassthroughScoring
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+from torch import nn
+
+from sklens._skorch import AutoDeviceMixin, seeded_torch
+from sklens._validation import as_model_input
+from sklens.callbacks import FiniteLossCheck
+from sklens.domains import split_packed, target_rows
+from sklens.exceptions import NoTargetDataWarning
+from sklens.nn.networks import default_network
+from sklens.nn.sampling import TargetSampler
+from sklens.nn.tap import feature_dimension, tap_features
+
+__all__ = ["DomainAdaptiveRegressor"]
+
+#: Adam's learning rate on (n_samples, n_features) input when ``lr='auto'``, measured on three tabular
+#: problems (docs/performance.md, "Defaults of the tabular path"): within 0.01 of R^2 of the best rate
+#: (1e-2) on each, with a margin of stability for the adaptation terms that 1e-2 does not leave.
+TABULAR_LR = 3e-3
+
+
+class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
+    """Base class of the sklens regressors: a skorch regressor with a plug-in adaptation loss.
+
+    Each training step takes a batch of labelled source rows and as many unlabelled target rows, passes
+    their concatenation through the network once (so BatchNorm's statistics come from both domains),
+    and minimises ``task_loss + lambda_da * adaptation_loss`` where the adaptation loss compares the
+    source and target features (the output of ``feature_layer``). Subclasses override
+    :meth:`make_adaptation_loss`; returning None trains on the source rows alone.
+
+    A source batch with fewer rows than the adaptation loss is defined on (``loss.min_rows``: 2 for
+    CORAL and the unbiased MMD, whose covariance or off-diagonal mean needs two rows) trains on the task
+    loss alone; the last batch of an epoch is such a batch when ``len(X) % batch_size`` is 1. The
+    history's ``adaptation_loss`` is then the mean over the batches where the term ran.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, optional
+        The network. By default the CNN of Swierc et al. (2023, Table 2) for images and an MLP for
+        (n_samples, n_features) input, sized from the data at ``fit``.
+    feature_layer : str
+        Name of the sub-module whose output is the feature vector (``'features'`` for sklens networks).
+    lr : float or 'auto'
+        Adam's learning rate. ``'auto'``: the paper's rate for images (``image_lr`` of the class: 1e-5
+        without adaptation, 6e-5 with it) and 3e-3 for (n_samples, n_features) input.
+    max_epochs : int
+        Epochs; an epoch covers the source rows once.
+    batch_size : int
+        Source rows per step (-1: all of them).
+    optimizer : torch.optim.Optimizer class
+        The optimiser (Adam).
+    criterion : torch.nn.Module class
+        The task loss (mean squared error).
+    train_split : callable or None
+        skorch's validation split; None (the default) trains on every source row.
+    callbacks : list of (name, callback) pairs or None
+        Extra skorch callbacks.
+    device : str
+        ``'auto'`` (CUDA when available, else the CPU), ``'cpu'``, ``'cuda'``, ...
+    random_state : int, numpy RandomState or None
+        Seeds weights, shuffling and target sampling: bit-identical predictions on the CPU, for
+        ``fit`` and for a sequence of ``partial_fit`` calls alike.
+    verbose : int
+        Print a table of epochs when positive.
+    lambda_da : float
+        Weight of the adaptation loss (>= 0).
+    **kwargs
+        Further skorch parameters (e.g. ``module__hidden=(32,)``, ``optimizer__weight_decay=1e-4``).
+    """
+
+    #: Learning rate of ``lr='auto'`` on images: the paper's.
+    image_lr: float = 6e-5
+
+    _parameter_constraints: dict = {
+        "feature_layer": [str],
+        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "lambda_da": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        feature_layer: str = "features",
+        lr: float | str = "auto",
+        max_epochs: int = 30,
+        batch_size: int = 32,
+        optimizer=torch.optim.Adam,
+        criterion=nn.MSELoss,
+        train_split=None,
+        callbacks=None,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+        lambda_da: float = 1.0,
+        **kwargs,
+    ) -> None:
+        kwargs.setdefault("iterator_train__shuffle", True)
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.feature_layer = feature_layer
+        self.random_state = random_state
+        self.lambda_da = lambda_da
+
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_", its private bookkeeping included.
+        return [name for name in super()._get_param_names() if not name.startswith("_")]
+
+    # ----------------------------------------------------------------------------------- building
+    def make_adaptation_loss(self, n_features: int) -> nn.Module | None:
+        """Return the adaptation loss module, or None for training without adaptation.
+
+        Parameters
+        ----------
+        n_features : int
+            Width of the feature vector the loss compares.
+
+        Returns
+        -------
+        torch.nn.Module or None
+            A module called as ``loss(features_src, features_tgt)``; its ``min_rows`` attribute, if
+            any, is the fewest source rows a batch needs for the term to run.
+        """
+        return None
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        scoring = [
+            (name, PassthroughScoring(name=name, on_train=True))
+            for name in ("task_loss", "adaptation_loss", "lambda_da")
+        ]
+        guard = [("finite_loss", FiniteLossCheck())]
+        return callbacks[:-1] + scoring + guard + callbacks[-1:]
+
+    def initialize_module(self):
+        if self.module is None:
+            self.module_ = default_network(
+                self.input_shape_, self.n_outputs_, **self.get_params_for("module")
+            )
+        else:
+            super().initialize_module()
+        # The network is still where it was built (skorch moves it to self.device afterwards).
+        n_features = feature_dimension(self.module_, self.feature_layer, self.input_shape_)
+        self.adaptation_loss_ = self.make_adaptation_loss(n_features)
+        return self
+
+    def get_params_for_optimizer(self, prefix: str, named_parameters) -> tuple[list, dict]:
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if kwargs.get("lr") == "auto":
+            kwargs["lr"] = self.image_lr if len(self.input_shape_) == 3 else TABULAR_LR
+        return args, kwargs
+
+    # ----------------------------------------------------------------------------------- fitting
+    def fit(self, X, y=None, X_tgt=None, **fit_params):
+        """Fit on labelled source rows and unlabelled target rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Inputs. Rows whose ``y`` is NaN are unlabelled target rows (the packed form).
+        y : array-like of shape (n,) or (n, k)
+            Labels of the source rows, NaN for target rows.
+        X_tgt : array-like or TargetData, optional
+            More unlabelled target rows, of the same per-row shape as X.
+        **fit_params
+            Passed on to skorch's ``fit``.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+        """
+        self._validate_params()
+        X_src, y_src, X_tgt = split_packed(X, y, X_tgt)
+        resume = self.warm_start and self.initialized_
+        with seeded_torch(self.random_state, self.device, stream=len(self.history) if resume else 0):
+            if not resume:
+                self._initialize_for(X_src, y_src, np.asarray(y).ndim)
+            self._train(X_src, y_src, X_tgt, **fit_params)
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, X_tgt=None, **fit_params):
+        """Train for ``max_epochs`` more epochs; takes the same inputs as :meth:`fit`.
+
+        Successive calls draw independent streams from ``random_state`` (the epochs already trained
+        select the stream), so the same sequence of calls gives the same model.
+
+        Parameters
+        ----------
+        X, y, X_tgt, **fit_params
+            As for :meth:`fit`.
+        classes : None
+            Unused; scikit-learn's signature.
+
+        Returns
+        -------
+        self
+            The estimator, trained further.
+        """
+        self._validate_params()
+        X_src, y_src, X_tgt = split_packed(X, y, X_tgt)
+        stream = len(self.history) if self.initialized_ else 0
+        with seeded_torch(self.random_state, self.device, stream=stream):
+            if not self.initialized_:
+                self._initialize_for(X_src, y_src, np.asarray(y).ndim)
+            self._train(X_src, y_src, X_tgt, classes=classes, **fit_params)
+        return self
+
+    def _validate_params(self) -> None:
+        validate_parameter_constraints(
+            self._parameter_constraints, self.get_params(deep=False), caller_name=type(self).__name__
+        )
+
+    def _initialize_for(self, X_src: np.ndarray, y_src: np.ndarray, y_ndim: int) -> None:
+        """Record the shapes the default network is built from, then build the modules."""
+        self.input_shape_ = tuple(X_src.shape[1:])
+        self.n_features_in_ = int(np.prod(self.input_shape_))
+        self.n_outputs_ = y_src.shape[1]
+        self.y_ndim_ = y_ndim
+        self.initialize()
+
+    def _train(self, X_src: np.ndarray, y_src: np.ndarray, X_tgt: np.ndarray | None, **fit_params) -> None:
+        """skorch's training loop on validated source rows, drawing target batches from ``X_tgt``."""
+        as_model_input(X_src, self.input_shape_, type(self).__name__)
+        if X_tgt is None and self.adaptation_loss_ is not None:
+            warnings.warn(
+                f"{type(self).__name__} got no target rows (no X_tgt and no row of y that is all NaN), "
+                "so it trains on the source rows alone, without adaptation.",
+                NoTargetDataWarning,
+                stacklevel=3,
+            )
+        self.n_target_rows_ = 0 if X_tgt is None else len(X_tgt)
+        seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        self.target_sampler_ = None if X_tgt is None else TargetSampler(X_tgt, seed)
+        try:
+            super().partial_fit(X_src, y_src, **fit_params)
+        finally:
+            self.target_sampler_ = None
+
+    def train_step_single(self, batch, **fit_params):
+        Xi, yi = unpack_data(batch)
+        if self.adaptation_loss_ is None or self.target_sampler_ is None:
+            step = super().train_step_single(batch, **fit_params)
+            self.history.record_batch("task_loss", step["loss"].item())
+            return step
+        self._set_training(True)
+        Xi = to_tensor(Xi, device=self.device)
+        n_src = len(Xi)
+        Xt = self.target_sampler_.draw(n_src).to(self.device)
+        with tap_features(self.module_, self.feature_layer) as tapped:
+            y_pred = self.infer(torch.cat([Xi, Xt]), **fit_params)[:n_src]
+        terms = {"task_loss": self.get_loss(y_pred, yi, X=Xi, training=True)}
+        if n_src >= getattr(self.adaptation_loss_, "min_rows", 1):
+            features = tapped[0]
+            terms["adaptation_loss"] = self.adaptation_loss_(features[:n_src], features[n_src:])
+        loss = terms["task_loss"] + self.lambda_da * terms.get("adaptation_loss", 0.0)
+        loss.backward()
+        for name, term in terms.items():  # the first read of a value on the host, after backward
+            self.history.record_batch(name, term.item())
+        self.history.record_batch("lambda_da", float(self.lambda_da))
+        return {"loss": loss, "y_pred": y_pred}
+
+    # ----------------------------------------------------------------------------------- predicting
+    @available_if(lambda self: False)
+    def predict_proba(self, X):
+        """Not available: a regressor has no class probabilities (skorch's raw output is ``predict``)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def _as_model_input(self, X) -> tuple[np.ndarray, bool]:
+        self.check_is_fitted()
+        return as_model_input(X, self.input_shape_, type(self).__name__)
+
+    def predict(self, X) -> np.ndarray:
+        """Predict the targets of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W), (n, n_features), or one image (C, H, W)/(H, W)
+            Inputs of the fitted shape. A 3-D array is one image for a multi-band model and a batch of
+            one-band images for a one-band model.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n,) when the model was fitted on a 1-D ``y``, else (n, k); for one image, the batch
+            axis is dropped: a float, or shape (k,).
+        """
+        X, single = self._as_model_input(X)
+        # skorch's DataLoader draws a seed from torch's global generator; keep the caller's stream.
+        with torch.random.fork_rng(devices=[]):
+            y_pred = self.forward(X, training=False, device="cpu").numpy().astype(np.float64)
+        if self.y_ndim_ == 1:
+            y_pred = y_pred.ravel()
+        return y_pred[0] if single else y_pred
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """R^2 over every row whose ``y`` is not NaN (target rows of the packed form are ignored).
+
+        For several outputs, the R^2 of each output averaged with equal weights (scikit-learn's
+        ``multioutput='uniform_average'``).
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs.
+        y : array-like of shape (n,) or (n, k)
+            True values; rows that are all NaN are ignored.
+        sample_weight : array-like of shape (n,), optional
+            Weights of the rows.
+
+        Returns
+        -------
+        float
+            The R^2.
+        """
+        y = np.asarray(y, dtype=np.float64)
+        labelled = ~target_rows(y)
+        if not labelled.any():
+            raise ValueError("score needs labelled rows; every y is NaN.")
+        X = np.asarray(X)[labelled]
+        weights = None if sample_weight is None else np.asarray(sample_weight)[labelled]
+        y_pred = self.predict(X).reshape(y[labelled].shape)
+        return float(r2_score(y[labelled], y_pred, sample_weight=weights))
+
+    def transform_features(self, X) -> np.ndarray:
+        """Return the features the adaptation aligns (the output of ``feature_layer``) for ``X``.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs as for :meth:`predict`.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n, n_features)
+            The features, computed in evaluation mode; the network's mode is left as it was.
+        """
+        X, _ = self._as_model_input(X)
+        was_training = self.module_.training
+        self.module_.eval()
+        step = max(self.batch_size, 256)
+        try:
+            with torch.no_grad(), tap_features(self.module_, self.feature_layer) as tapped:
+                for start in range(0, len(X), step):
+                    self.module_(to_tensor(X[start : start + step], self.device))
+        finally:
+            self.module_.train(was_training)
+        return np.concatenate([t.cpu().numpy() for t in tapped])

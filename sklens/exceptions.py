@@ -1,0 +1,20 @@
+"""Warnings and errors that sklens raises for conditions a user should act on."""
+
+from __future__ import annotations
+
+__all__ = ["NoTargetDataWarning", "NonFiniteLossError"]
+
+
+class NoTargetDataWarning(UserWarning):
+    """A domain-adaptive estimator was fitted without target rows, so it trained without adaptation.
+
+    Give target rows as ``X_tgt`` or as rows of ``X`` whose ``y`` is NaN. Inside a cross-validation,
+    split with :class:`sklens.model_selection.DomainStratifiedKFold` so that every fold keeps some.
+    """
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite during training; the fit stopped at that batch.
+
+    The message names the estimator, the epoch, the batch and each non-finite loss term.
+    """

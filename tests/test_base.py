@@ -1,0 +1,173 @@
+"""The regressor base class: short batches, non-finite losses, missing target rows, seeding, parameter
+validation, and the device every tensor lives on."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from sklens import CNNRegressor, CORALRegressor, DANNRegressor, LensClassifier, MMDRegressor
+from sklens import RotInvariantLensClassifier
+from sklens._skorch import _cuda_indices
+from sklens.exceptions import NonFiniteLossError, NoTargetDataWarning
+
+ADAPTIVE = [
+    DANNRegressor,
+    MMDRegressor,
+    CORALRegressor,
+    lambda **kw: MMDRegressor(mmd_estimator="unbiased", **kw),
+]
+ADAPTIVE_IDS = ["DANN", "MMD", "CORAL", "MMD-unbiased"]
+
+
+def images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
+    return (np.random.default_rng(seed).normal(size=(n, 1, 12, 12)) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("make", ADAPTIVE, ids=ADAPTIVE_IDS)
+@pytest.mark.parametrize("remainder", [0, 1, 2])
+def test_a_short_last_batch_never_makes_a_loss_nan(make, remainder):
+    X, X_tgt = images(32 + remainder), images(40, seed=1, scale=1.5)
+    y = X[:, 0, 4:8, 4:8].mean(axis=(1, 2))
+    model = make(max_epochs=2, batch_size=32, lr=1e-3, random_state=0).fit(X, y, X_tgt=X_tgt)
+    for key in ("train_loss", "task_loss", "adaptation_loss"):
+        assert np.isfinite(model.history[:, key]).all(), key
+    assert np.isfinite(model.predict(X)).all()
+    last_batch = model.history[-1, "batches", -1]
+    needs = model.adaptation_loss_.min_rows
+    # The term ran on the short batch exactly when it had the rows the loss needs.
+    assert ("adaptation_loss" in last_batch) == (remainder == 0 or remainder >= needs)
+
+
+def test_the_issues_coral_case_of_33_rows_and_batches_of_32_trains_finite():
+    X, X_tgt = images(33), images(33, seed=1, scale=1.5)
+    y = X.mean(axis=(1, 2, 3))
+    model = CORALRegressor(max_epochs=2, lr=1e-3, random_state=0).fit(X, y, X_tgt=X_tgt)
+    assert np.isfinite(model.predict(X)).all()
+    assert CORALRegressor().make_adaptation_loss(8).min_rows == 2
+
+
+@pytest.mark.parametrize("cls", [CNNRegressor, MMDRegressor])
+def test_a_non_finite_loss_stops_the_fit_naming_epoch_batch_and_term(cls):
+    X = images(48)
+    y = np.full(48, 1e25)  # its square overflows float32: the task loss is infinite at once
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, batch 1 \(task_loss=inf"):
+        cls(max_epochs=2, batch_size=16, random_state=0).fit(X, y, X_tgt=images(16, seed=1))
+
+
+@pytest.mark.parametrize("cls", [DANNRegressor, MMDRegressor, CORALRegressor])
+def test_adaptation_without_target_rows_warns(cls):
+    X = images(32)
+    y = X.mean(axis=(1, 2, 3))
+    with pytest.warns(NoTargetDataWarning, match="no target rows"):
+        model = cls(max_epochs=1, random_state=0).fit(X, y)
+    assert "adaptation_loss" not in model.history[-1]
+
+
+def test_no_adaptation_without_target_rows_is_not_a_warning():
+    X = images(32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoTargetDataWarning)
+        CNNRegressor(max_epochs=1, random_state=0).fit(X, X.mean(axis=(1, 2, 3)))
+
+
+def test_partial_fit_is_seeded_and_successive_calls_do_not_replay():
+    X, X_tgt = images(48), images(48, seed=1, scale=1.5)
+    y = X.mean(axis=(1, 2, 3))
+    template = MMDRegressor(max_epochs=1, lr=1e-3, random_state=0)
+    twins = [clone(template), clone(template)]
+    for model in twins:
+        model.partial_fit(X, y, X_tgt=X_tgt)
+        model.partial_fit(X, y, X_tgt=X_tgt)
+    np.testing.assert_array_equal(twins[0].predict(X), twins[1].predict(X))
+    # The second call drew its own shuffling: its first batch loss differs from the first call's.
+    first, second = (twins[0].history[epoch, "batches", 0, "task_loss"] for epoch in (0, 1))
+    assert first != second
+
+
+def test_partial_fit_from_scratch_equals_fit():
+    X, X_tgt = images(48), images(48, seed=1, scale=1.5)
+    y = X.mean(axis=(1, 2, 3))
+    fitted = DANNRegressor(max_epochs=2, lr=1e-3, random_state=3).fit(X, y, X_tgt=X_tgt)
+    partial = DANNRegressor(max_epochs=2, lr=1e-3, random_state=3).partial_fit(X, y, X_tgt=X_tgt)
+    np.testing.assert_array_equal(fitted.predict(X), partial.predict(X))
+
+
+def test_transform_features_leaves_the_training_mode_as_it_was():
+    X = images(32)
+    model = CNNRegressor(max_epochs=1, random_state=0).fit(X, X.mean(axis=(1, 2, 3)))
+    model.module_.train()
+    model.transform_features(X)
+    assert model.module_.training
+    model.module_.eval()
+    model.transform_features(X)
+    assert not model.module_.training
+
+
+def test_seeding_forks_only_the_device_in_use():
+    assert _cuda_indices("cpu") == [] and _cuda_indices("meta") == []
+    assert _cuda_indices("cuda:1") == [1] and _cuda_indices(torch.device("cuda", 2)) == [2]
+
+
+BAD_PARAMETERS = [
+    (DANNRegressor, "lambda_da", -1),
+    (DANNRegressor, "gamma", "x"),
+    (DANNRegressor, "domain_hidden", 0),
+    (MMDRegressor, "kernel_num", 0),
+    (MMDRegressor, "kernel_mul", 0),
+    (MMDRegressor, "mmd_estimator", "median"),
+    (CNNRegressor, "batch_size", 0),
+    (CNNRegressor, "max_epochs", -1),
+    (CNNRegressor, "lr", 0.0),
+    (CNNRegressor, "lr", "fast"),
+    (CORALRegressor, "random_state", "seed"),
+]
+
+
+@pytest.mark.parametrize(("cls", "name", "value"), BAD_PARAMETERS)
+def test_bad_parameters_are_refused_by_name_before_any_work(cls, name, value):
+    model = cls(**{name: value})
+    X = images(16)
+    with pytest.raises(ValueError, match=f"'{name}' parameter of {cls.__name__} must be"):
+        model.fit(X, X.mean(axis=(1, 2, 3)), X_tgt=images(16, seed=1))
+    assert not model.initialized_
+    with pytest.raises(ValueError, match=f"'{name}' parameter"):
+        cls(**{name: value}).partial_fit(X, X.mean(axis=(1, 2, 3)))
+
+
+ESTIMATORS_ON_META = {
+    "CNNRegressor": lambda: CNNRegressor(max_epochs=1, device="meta"),
+    "DANNRegressor": lambda: DANNRegressor(max_epochs=1, device="meta"),
+    "MMDRegressor": lambda: MMDRegressor(max_epochs=1, device="meta"),
+    "CORALRegressor": lambda: CORALRegressor(max_epochs=1, device="meta"),
+    "LensClassifier": lambda: LensClassifier(
+        max_epochs=1, device="meta", n_filters=(2, 2, 2), n_hidden=(4, 4), train_split=None
+    ),
+    "RotInvariantLensClassifier": lambda: RotInvariantLensClassifier(
+        invariance="group", max_epochs=1, device="meta", n_filters=(2, 2, 2), n_hidden=(4, 4), train_split=None
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS_ON_META))
+def test_every_tensor_lives_on_the_requested_device(name):
+    """The CPU's stand-in for a GPU: on torch's 'meta' device, a module left behind or a tensor made on
+    the CPU (a probe, a target batch, domain labels) meets a meta tensor and raises a device error.
+    Training on 'meta' can only stop where a value is first read on the host (``Tensor.item()``), after
+    the forward pass, every loss term and the backward pass have run."""
+    model = ESTIMATORS_ON_META[name]()
+    rng = np.random.default_rng(0)
+    if "Classifier" in name:
+        X, y, kwargs = rng.normal(size=(16, 3, 12, 12)).astype(np.float32), np.arange(16) % 2, {}
+    else:
+        X = images(16)
+        y, kwargs = X.mean(axis=(1, 2, 3)), {"X_tgt": images(16, seed=1)}
+    with pytest.raises(RuntimeError, match=r"item\(\) cannot be called on meta tensors"):
+        model.fit(X, y, **kwargs)
+    modules = [model.module_, model.criterion_, getattr(model, "adaptation_loss_", None)]
+    tensors = [t for m in modules if m is not None for t in (*m.parameters(), *m.buffers())]
+    assert tensors and {t.device.type for t in tensors} == {"meta"}
+    if name == "DANNRegressor":  # the domain classifier is part of the adaptation loss
+        assert next(model.adaptation_loss_.domain_classifier.parameters()).device.type == "meta"
