@@ -1,11 +1,15 @@
-"""Source and target domains: the packed form, the target wrapper and the target batch sampler."""
+"""Source and target domains: the packed form and the target wrapper.
+
+NumPy only, so that the validation modules (:mod:`sklens.model_selection`, :mod:`sklens.preprocessing`)
+use it without importing torch. The torch side of the target domain, the batch sampler, is
+:class:`sklens.nn.sampling.TargetSampler`.
+"""
 
 from __future__ import annotations
 
 import inspect
 
 import numpy as np
-import torch
 
 from sklens._validation import as_float_array, check_images
 
@@ -105,34 +109,3 @@ def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
             "source and target must have the same channels and image size."
         )
     return X_src, y_src, X_tgt
-
-
-class TargetSampler:
-    """Draw target batches: a random permutation of the target set, reshuffled when used up.
-
-    Parameters
-    ----------
-    X : numpy.ndarray
-        The target rows.
-    seed : int
-        Seed of the sampler's own generator.
-    """
-
-    def __init__(self, X: np.ndarray, seed: int) -> None:
-        self.X = torch.as_tensor(X)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(len(self.X), generator=self.generator)
-        self.position = 0
-
-    def draw(self, n: int) -> torch.Tensor:
-        """Return the next ``n`` target rows, cycling through the set as often as needed."""
-        parts = []
-        while n > 0:
-            if self.position == len(self.order):
-                self.order = torch.randperm(len(self.X), generator=self.generator)
-                self.position = 0
-            take = min(n, len(self.order) - self.position)
-            parts.append(self.order[self.position : self.position + take])
-            self.position += take
-            n -= take
-        return self.X[torch.cat(parts)]
