@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from sklens.domains import split_packed
+from sklens.domains import split_packed, target_rows
 
 __all__ = [
     "DEVScorer",
@@ -270,13 +270,13 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
 def _split_fold(X, y, scorer: str, *, need_target: bool = True):
     """Return (X_src, y_src, X_tgt) of a held-out fold, with errors that say what the fold lacks.
 
-    ``y`` is checked by :func:`sklens.domains.split_packed`; the rows of X are returned as given
+    Target rows are those of :func:`sklens.domains.target_rows`; ``y`` is checked by
+    :func:`sklens.domains.split_packed`; the rows of X are returned as given
     (not converted), because a Pipeline's first step must see what it saw in training.
     """
     if y is None:
         raise ValueError(f"{scorer} needs y: labels for source rows and NaN for target rows.")
-    y_arr = np.asarray(y, dtype=np.float64)
-    is_target = np.isnan(y_arr.reshape(len(y_arr), -1)).all(axis=1)
+    is_target = target_rows(y)
     if is_target.all():
         raise ValueError(
             f"{scorer}: the fold has no labelled rows (every y is NaN); each fold needs labelled source "
@@ -287,9 +287,10 @@ def _split_fold(X, y, scorer: str, *, need_target: bool = True):
             f"{scorer}: the fold has no target rows. Pass the packed form, with the unlabelled target rows "
             "in X and NaN in y, so that every fold holds some (a stratified split on np.isnan(y) helps)."
         )
-    split_packed(X, y)  # validates X and y: shapes, rows NaN in some outputs only, infinities
+    split_packed(X, y)  # validates X and y: shapes, infinities
     X = np.asarray(X)
-    return X[~is_target], y_arr.reshape(len(y_arr), -1)[~is_target], X[is_target]
+    y = np.asarray(y, dtype=np.float64)
+    return X[~is_target], y.reshape(len(y), -1)[~is_target], X[is_target]
 
 
 def _final_step_and_input(estimator, X):
