@@ -129,7 +129,17 @@ def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
         raise ValueError("y contains infinite values.")
     X_src, y_src = X[~is_target], y[~is_target]
     if len(X_src) == 0:
-        raise ValueError("there are no labelled rows: every y is NaN.")
+        rows = (
+            "the rows of this cross-validation fold"
+            if _inside_sklearn_cross_validation()
+            else "the rows given"
+        )
+        raise ValueError(
+            f"{rows} have no labelled rows: every y is NaN, so there are no source rows to learn from. "
+            "The packed form needs both domains in every fold; split by domain with "
+            "sklens.model_selection.DomainStratifiedKFold, which keeps source and target rows in every "
+            "train and test fold."
+        )
     targets = [X[is_target]] if is_target.any() else []
     X_tgt = unwrap_target(X_tgt, len(X))
     if X_tgt is not None:

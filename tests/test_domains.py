@@ -40,3 +40,9 @@ def test_every_reader_of_the_packed_form_refuses_a_partly_nan_row_alike(use):
     X, y = partly_nan()
     with pytest.raises(ValueError, match=r"1 rows of y are NaN in some outputs only \(e.g. row 2\)"):
         use(X, y)
+
+
+def test_rows_without_a_labelled_one_name_the_splitter_that_keeps_both_domains():
+    X = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="the rows given have no labelled rows.*DomainStratifiedKFold"):
+        split_packed(X, np.full(4, np.nan))
