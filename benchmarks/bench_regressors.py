@@ -21,9 +21,9 @@ import torch.nn.functional as F
 
 from sklens import CNNRegressor, DANNRegressor, MMDRegressor
 from sklens.callbacks import reversal_coefficient
-from sklens.domains import TargetSampler
 from sklens.nn.losses import DomainAdversarialLoss, MMDLoss
 from sklens.nn.networks import DomainClassifier, PaperCNN
+from sklens.nn.sampling import TargetSampler
 
 METHODS = {"none": CNNRegressor, "dann": DANNRegressor, "mmd": MMDRegressor}
 

@@ -1,8 +1,9 @@
 """A GridSearchCV over an MMD regressor inside a Pipeline, with the packed source + target form.
 
 Rows whose label is NaN are unlabelled target images: the Pipeline normalises source and target rows
-alike, and each cross-validation fold keeps both domains. The fold score is the source R^2 (the
-target has no labels); for selection without target labels see ``examples/model_selection.py``.
+alike, and ``DomainStratifiedKFold`` keeps both domains in every cross-validation fold. The fold score
+is the source R^2 (the target has no labels); for selection without target labels see
+``examples/model_selection.py``.
 
 Usage::
 
@@ -15,11 +16,12 @@ import argparse
 import os
 
 import numpy as np
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from sklens import MMDRegressor
 from sklens.datasets import make_toy_lenses
+from sklens.model_selection import DomainStratifiedKFold
 from sklens.preprocessing import ImageNormalizer
 
 
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> GridSearchCV:
     y = np.concatenate([source.target, np.full(n, np.nan)])
     pipe = make_pipeline(ImageNormalizer(), MMDRegressor(max_epochs=epochs, random_state=0))
     grid = {"mmdregressor__lr": [3e-4, 1e-3], "mmdregressor__lambda_da": [0.5, 1.4]}
-    search = GridSearchCV(pipe, grid, cv=KFold(3, shuffle=True, random_state=0)).fit(X, y)
+    search = GridSearchCV(pipe, grid, cv=DomainStratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
     print("best parameters:", search.best_params_, f"source R^2 {search.best_score_:.3f}")
     return search
 

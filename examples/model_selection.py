@@ -16,11 +16,11 @@ import argparse
 import os
 
 import numpy as np
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV
 
 from sklens import MMDRegressor
 from sklens.datasets import make_toy_lenses
-from sklens.model_selection import ReverseValidationScorer
+from sklens.model_selection import DomainStratifiedKFold, ReverseValidationScorer
 
 
 def main(argv: list[str] | None = None) -> GridSearchCV:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> GridSearchCV:
         MMDRegressor(max_epochs=epochs, random_state=0),
         grid,
         scoring=ReverseValidationScorer(),
-        cv=KFold(2, shuffle=True, random_state=0),
+        cv=DomainStratifiedKFold(2, shuffle=True, random_state=0),
     ).fit(X, y)
     for params, score in zip(
         search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True

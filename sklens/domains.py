@@ -1,4 +1,9 @@
-"""Source and target domains: the packed form (NaN ``y`` marks target rows) and the target wrapper."""
+"""Source and target domains: the packed form and the target wrapper.
+
+NumPy only, so that the validation modules (:mod:`sklens.model_selection`, :mod:`sklens.preprocessing`)
+use it without importing torch. The torch side of the target domain, the batch sampler, is
+:class:`sklens.nn.sampling.TargetSampler`.
+"""
 
 from __future__ import annotations
 
@@ -61,32 +66,50 @@ def unwrap_target(X_tgt, n_source_rows: int):
 
 
 def target_rows(y) -> np.ndarray:
-    """Boolean mask of the target rows of the packed form: the rows whose ``y`` is NaN in every output.
+    """Return the mask of the target rows of the packed form: rows whose ``y`` is NaN in every output.
 
     Parameters
     ----------
     y : array-like of shape (n,) or (n, k)
-        Labels, NaN for target rows.
+        Labels of the source rows, NaN for target rows.
 
     Returns
     -------
     numpy.ndarray of shape (n,)
+        Boolean, True for target rows.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not numeric or has rows that are NaN in some outputs only (a target row is NaN
+        in all).
 
     Examples
     --------
+    >>> import numpy as np
     >>> target_rows([1.0, np.nan, 2.0])
     array([False,  True, False])
+    >>> target_rows([[1.0, 2.0], [np.nan, np.nan]])
+    array([False,  True])
     """
-    y = np.asarray(y, dtype=np.float64)
-    return np.isnan(y.reshape(len(y), -1)).all(axis=1)
+    y = as_float_array(y, "y")
+    missing = np.isnan(y.reshape(len(y), -1))
+    is_target = missing.all(axis=1)
+    partial = missing.any(axis=1) & ~is_target
+    if partial.any():
+        raise ValueError(
+            f"{int(partial.sum())} rows of y are NaN in some outputs only (e.g. row "
+            f"{int(np.argmax(partial))}); a target row is NaN in all."
+        )
+    return is_target
 
 
 def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
     """Split inputs into labelled source rows and unlabelled target rows.
 
-    Rows whose ``y`` is NaN (in every output) are target rows; ``X_tgt``, if given, adds more target
-    rows. Returns ``(X_src, y_src, X_tgt)`` with ``y_src`` of shape (n, k) and ``X_tgt`` possibly None.
-    Every problem raises a ``ValueError`` that names it.
+    Rows whose ``y`` is NaN in every output are target rows (see :func:`target_rows`); ``X_tgt``, if
+    given, adds more target rows. Returns ``(X_src, y_src, X_tgt)`` with ``y_src`` of shape (n, k) and
+    ``X_tgt`` possibly None. Every problem raises a ``ValueError`` that names it.
     """
     X = check_images(X, "X", allow_tabular=allow_tabular)
     if y is None:
@@ -101,18 +124,22 @@ def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
         raise ValueError(f"y must have shape (n,) or (n, k); got shape {y.shape}.")
     if len(y) != len(X):
         raise ValueError(f"y has {len(y)} rows but X has {len(X)}.")
-    nan = np.isnan(y)
-    partial = nan.any(axis=1) & ~nan.all(axis=1)
-    if partial.any():
-        raise ValueError(
-            f"{int(partial.sum())} rows of y are NaN in some outputs only; a target row is NaN in all."
-        )
+    is_target = target_rows(y)
     if np.isinf(y).any():
         raise ValueError("y contains infinite values.")
-    is_target = nan.all(axis=1)
     X_src, y_src = X[~is_target], y[~is_target]
     if len(X_src) == 0:
-        raise ValueError("there are no labelled rows: every y is NaN.")
+        rows = (
+            "the rows of this cross-validation fold"
+            if _inside_sklearn_cross_validation()
+            else "the rows given"
+        )
+        raise ValueError(
+            f"{rows} have no labelled rows: every y is NaN, so there are no source rows to learn from. "
+            "The packed form needs both domains in every fold; split by domain with "
+            "sklens.model_selection.DomainStratifiedKFold, which keeps source and target rows in every "
+            "train and test fold."
+        )
     targets = [X[is_target]] if is_target.any() else []
     X_tgt = unwrap_target(X_tgt, len(X))
     if X_tgt is not None:

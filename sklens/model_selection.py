@@ -4,6 +4,7 @@ With real survey data the target domain has no labels, so a search cannot score 
 R^2. The scorers here estimate the target risk from labelled source rows and unlabelled target rows
 only. Each is a plain callable ``scorer(estimator, X, y)``, usable as ``GridSearchCV(scoring=...)``
 with the packed form: the held-out fold's rows whose ``y`` is NaN are its target rows.
+:class:`DomainStratifiedKFold` splits the packed form so that every fold holds both domains.
 
 Every scorer returns a "greater is better" value: a negated risk (mean squared error) for the
 label-free scorers, R^2 for :class:`SourceR2Scorer`.
@@ -30,11 +31,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from sklens.domains import split_packed
+from sklens.domains import split_packed, target_rows
 
 __all__ = [
     "DEVScorer",
     "DegenerateWeightsWarning",
+    "DomainStratifiedKFold",
     "IWVScorer",
     "ReverseValidationScorer",
     "SourceR2Scorer",
@@ -50,6 +52,74 @@ _MIN_ROWS_PER_DOMAIN = 10
 
 class DegenerateWeightsWarning(UserWarning):
     """Importance weights too uneven for a trustworthy risk estimate (few effective rows, many clipped)."""
+
+
+# ------------------------------------------------------------------------------------ splitter
+class DomainStratifiedKFold(StratifiedKFold):
+    """K-fold splits of the packed form that keep both domains in every train and test fold.
+
+    The folds are stratified on :func:`sklens.domains.target_rows`, whether a row's ``y`` is NaN:
+    each train and test fold holds source and target rows in about the proportion of the whole set.
+    A plain ``KFold`` without shuffling on packed data with the source rows first gives folds of one
+    domain only, which a domain-adaptive fit or a label-free scorer cannot use.
+
+    Parameters
+    ----------
+    n_splits : int
+        Number of folds, at least 2. Each domain needs at least this many rows.
+    shuffle : bool
+        Shuffle each domain's rows before splitting them into folds.
+    random_state : int, RandomState instance or None
+        Seed of the shuffling; used only when ``shuffle`` is True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.r_[np.arange(6.0), np.full(3, np.nan)]  # 6 source rows, then 3 target rows
+    >>> for train, test in DomainStratifiedKFold(3).split(np.zeros((9, 2)), y):
+    ...     print(test, np.isnan(y[train]).sum())
+    [0 1 6] 2
+    [2 3 7] 2
+    [4 5 8] 2
+
+    In a search, pass it as ``cv``:
+    ``GridSearchCV(MMDRegressor(), grid, cv=DomainStratifiedKFold(3, shuffle=True, random_state=0))``.
+    """
+
+    def split(self, X, y, groups=None):
+        """Generate train and test indices, stratified on the target rows of ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+            Inputs; only their number of rows is used.
+        y : array-like of shape (n,) or (n, k)
+            Labels of the source rows, NaN for target rows.
+        groups : None
+            Ignored, for API compatibility.
+
+        Yields
+        ------
+        train : numpy.ndarray
+            Indices of the training rows of the split.
+        test : numpy.ndarray
+            Indices of the test rows of the split.
+        """
+        if y is None:
+            raise ValueError(
+                "DomainStratifiedKFold needs y to tell the domains apart: labels for source rows and NaN "
+                "for target rows."
+            )
+        is_target = target_rows(y)
+        n_target = int(is_target.sum())
+        n_source = len(is_target) - n_target
+        if min(n_source, n_target) < self.n_splits:
+            raise ValueError(
+                f"DomainStratifiedKFold(n_splits={self.n_splits}) needs at least {self.n_splits} rows of "
+                f"each domain so that every fold holds both; y has {n_source} source rows and "
+                f"{n_target} target rows (NaN y). Use fewer splits or add rows of the smaller domain."
+            )
+        return super().split(X, is_target, groups)
 
 
 # ------------------------------------------------------------------------------------ density ratios
@@ -270,26 +340,29 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
 def _split_fold(X, y, scorer: str, *, need_target: bool = True):
     """Return (X_src, y_src, X_tgt) of a held-out fold, with errors that say what the fold lacks.
 
-    ``y`` is checked by :func:`sklens.domains.split_packed`; the rows of X are returned as given
+    Target rows are those of :func:`sklens.domains.target_rows`; ``y`` is checked by
+    :func:`sklens.domains.split_packed`; the rows of X are returned as given
     (not converted), because a Pipeline's first step must see what it saw in training.
     """
     if y is None:
         raise ValueError(f"{scorer} needs y: labels for source rows and NaN for target rows.")
-    y_arr = np.asarray(y, dtype=np.float64)
-    is_target = np.isnan(y_arr.reshape(len(y_arr), -1)).all(axis=1)
+    is_target = target_rows(y)
     if is_target.all():
         raise ValueError(
             f"{scorer}: the fold has no labelled rows (every y is NaN); each fold needs labelled source "
-            "rows. Use more source rows or fewer folds (a stratified split on np.isnan(y) helps)."
+            "rows. Split with sklens.model_selection.DomainStratifiedKFold, which keeps both domains "
+            "in every fold."
         )
     if need_target and not is_target.any():
         raise ValueError(
             f"{scorer}: the fold has no target rows. Pass the packed form, with the unlabelled target rows "
-            "in X and NaN in y, so that every fold holds some (a stratified split on np.isnan(y) helps)."
+            "in X and NaN in y, and split with sklens.model_selection.DomainStratifiedKFold so that "
+            "every fold holds some."
         )
-    split_packed(X, y)  # validates X and y: shapes, rows NaN in some outputs only, infinities
+    split_packed(X, y)  # validates X and y: shapes, infinities
     X = np.asarray(X)
-    return X[~is_target], y_arr.reshape(len(y_arr), -1)[~is_target], X[is_target]
+    y = np.asarray(y, dtype=np.float64)
+    return X[~is_target], y.reshape(len(y), -1)[~is_target], X[is_target]
 
 
 def _final_step_and_input(estimator, X):
@@ -379,14 +452,14 @@ class IWVScorer(_WeightedScorer):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    >>> from sklearn.model_selection import GridSearchCV
     >>> from sklens import MMDRegressor
-    >>> from sklens.model_selection import IWVScorer
+    >>> from sklens.model_selection import DomainStratifiedKFold, IWVScorer
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(120, 4)).astype("float32")
     >>> y = np.where(np.arange(120) < 60, X[:, 0], np.nan)  # the last 60 rows are target rows
     >>> X[60:] += 0.5
-    >>> folds = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, np.isnan(y)))
+    >>> folds = DomainStratifiedKFold(2, shuffle=True, random_state=0)
     >>> search = GridSearchCV(MMDRegressor(max_epochs=2, lr=1e-2, random_state=0), {"lambda_da": [0.1, 1.0]},
     ...                       scoring=IWVScorer(), cv=folds).fit(X, y)
     >>> bool(np.all(search.cv_results_["mean_test_score"] <= 0))

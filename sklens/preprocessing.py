@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from sklens._validation import as_float_array, check_images
+from sklens.domains import target_rows
 from sklens.io import read_fits
 from sklens.io._read import BACKENDS, NAN_POLICIES
 from sklens.io._shape import check_size, crop_or_pad
@@ -418,7 +419,7 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
             center, scale = self._statistics(images, axes=self._axes(dataset=True))
             self.center_, self.scale_ = {"all": center}, {"all": scale}
         elif self.scope == "domain":
-            is_target = _target_rows(y, len(images))
+            is_target = _domain_rows(y, len(images))
             self.n_source_rows_, self.n_target_rows_ = int((~is_target).sum()), int(is_target.sum())
             self.center_, self.scale_ = {}, {}
             for name, rows in (("source", ~is_target), ("target", is_target)):
@@ -447,7 +448,7 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
         if self.scope != "domain":
             return self.transform(X)
         images = check_images(X)
-        is_target = _target_rows(y, len(images))
+        is_target = _domain_rows(y, len(images))
         out = np.empty_like(images)
         for name, rows in (("source", ~is_target), ("target", is_target)):
             out[rows] = self._apply(images[rows], self.center_[name], self.scale_[name])
@@ -525,24 +526,16 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
         return out.astype(np.float32)
 
 
-def _target_rows(y, n_rows: int) -> np.ndarray:
-    """Boolean mask of target-domain rows: labels all NaN (the packed source + target form)."""
+def _domain_rows(y, n_rows: int) -> np.ndarray:
+    """Target-row mask of ``y`` for ``scope='domain'``, which needs rows of both domains."""
     if y is None:
         raise ValueError(
             "scope='domain' needs y in fit: rows with NaN labels are the target domain, the "
             "others the source (the packed form)."
         )
-    labels = np.asarray(y, dtype=np.float64)
-    if len(labels) != n_rows:
-        raise ValueError(f"y has {len(labels)} rows but X has {n_rows}.")
-    missing = np.isnan(labels.reshape(n_rows, -1))
-    is_target = missing.all(axis=1)
-    partly = missing.any(axis=1) & ~is_target
-    if partly.any():
-        raise ValueError(
-            f"{int(partly.sum())} rows of y are partly NaN (e.g. row {int(np.argmax(partly))}); "
-            "a target-domain row has all labels NaN."
-        )
+    is_target = target_rows(y)
+    if len(is_target) != n_rows:
+        raise ValueError(f"y has {len(is_target)} rows but X has {n_rows}.")
     for name, count in (("source", (~is_target).sum()), ("target", is_target.sum())):
         if count == 0:
             raise ValueError(

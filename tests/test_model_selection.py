@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -18,6 +18,7 @@ from sklens import CNNRegressor, MMDRegressor
 from sklens.model_selection import (
     DegenerateWeightsWarning,
     DEVScorer,
+    DomainStratifiedKFold,
     IWVScorer,
     ReverseValidationScorer,
     SourceR2Scorer,
@@ -169,6 +170,63 @@ def test_reverse_validation_knows_good_from_uninformative_pseudo_labels(same_dom
     assert -ReverseValidationScorer()(good, X, y) < 0.05 * variance
 
 
+# ------------------------------------------------------------------------------------ splitter
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_domain_stratified_folds_keep_both_domains_in_proportion(shuffle):
+    y = np.r_[np.arange(45.0), np.full(15, np.nan)]  # the source rows first
+    Y = np.column_stack([y, y])  # several outputs: a target row is NaN in all
+    cv = DomainStratifiedKFold(3, shuffle=shuffle, random_state=0 if shuffle else None)
+    splits = list(cv.split(np.zeros((60, 2)), Y))
+    assert len(splits) == cv.get_n_splits() == 3
+    for train, test in splits:
+        assert (np.isnan(y[train]).sum(), (~np.isnan(y[train])).sum()) == (10, 30)
+        assert (np.isnan(y[test]).sum(), (~np.isnan(y[test])).sum()) == (5, 15)
+    np.testing.assert_array_equal(np.sort(np.concatenate([test for _, test in splits])), np.arange(60))
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (
+            np.r_[np.arange(10.0), np.full(2, np.nan)],
+            "at least 3 rows of each domain.*10 source rows and 2 target",
+        ),
+        (np.arange(10.0), "at least 3 rows of each domain.*10 source rows and 0 target"),
+        (None, "needs y"),
+    ],
+)
+def test_domain_stratified_folds_refuse_a_domain_smaller_than_n_splits(y, message):
+    with pytest.raises(ValueError, match=message):
+        next(DomainStratifiedKFold(3).split(np.zeros((12, 2)), y))
+
+
+def _target_rows_seen_in_fit(estimator, X, y) -> int:
+    return estimator.n_target_rows_
+
+
+def test_every_fold_of_a_domain_stratified_grid_search_trains_with_target_rows():
+    """A plain KFold on source-first packed data trains a fold on target rows only; the splitter does not."""
+    rng = np.random.default_rng(0)
+    X_src, X_tgt = rng.normal(size=(21, 2)), rng.normal(size=(42, 2)) + 0.5
+    X, y = _packed(X_src, X_src[:, 0], X_tgt)
+    model = MMDRegressor(max_epochs=1, lr=1e-3, batch_size=16, random_state=0)
+    with pytest.raises(
+        ValueError, match="this cross-validation fold have no labelled rows.*DomainStratified"
+    ):
+        cross_val_score(model, X, y, cv=KFold(3), error_score="raise")
+    search = GridSearchCV(
+        model,
+        {"lambda_da": [0.5, 1.0]},
+        scoring={"r2": SourceR2Scorer(), "target_rows_in_fit": _target_rows_seen_in_fit},
+        refit="r2",
+        cv=DomainStratifiedKFold(3),
+        error_score="raise",
+    ).fit(X, y)
+    for split in range(3):
+        np.testing.assert_array_equal(search.cv_results_[f"split{split}_test_target_rows_in_fit"], [28, 28])
+    assert np.isfinite(search.cv_results_["mean_test_r2"]).all()
+
+
 # ------------------------------------------------------------------------------------ GridSearchCV
 # 20 rows per domain and fold of a 2-epoch model: the domains separate and the weights degenerate.
 @pytest.mark.filterwarnings("ignore::sklens.model_selection.DegenerateWeightsWarning")
@@ -186,7 +244,7 @@ def test_every_scorer_inside_grid_search_with_a_pipeline_in_packed_form():
         "reverse": ReverseValidationScorer(),
         "source_r2": SourceR2Scorer(),
     }
-    folds = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, np.isnan(y)))
+    folds = DomainStratifiedKFold(2, shuffle=True, random_state=0)
     search = GridSearchCV(
         pipe, {"mmdregressor__lambda_da": [0.1, 1.4]}, scoring=scoring, refit="dev", cv=folds
     ).fit(X, y)
@@ -224,7 +282,7 @@ def test_scorers_pickle_for_parallel_workers(scorer):
 @pytest.mark.parametrize("scorer", [IWVScorer(), DEVScorer(), ReverseValidationScorer(), SourceR2Scorer()])
 def test_a_fold_without_labelled_rows_is_refused(scorer, same_domains):
     X, y, model = same_domains
-    with pytest.raises(ValueError, match="no labelled rows"):
+    with pytest.raises(ValueError, match="no labelled rows.*DomainStratifiedKFold"):
         scorer(model, X[np.isnan(y)], y[np.isnan(y)])
 
 
@@ -232,7 +290,7 @@ def test_a_fold_without_labelled_rows_is_refused(scorer, same_domains):
 def test_a_fold_without_target_rows_is_refused(scorer, same_domains):
     X, y, model = same_domains
     labelled = ~np.isnan(y)
-    with pytest.raises(ValueError, match="no target rows.*packed form"):
+    with pytest.raises(ValueError, match="no target rows.*packed form.*DomainStratifiedKFold"):
         scorer(model, X[labelled], y[labelled])
 
 

@@ -29,6 +29,15 @@ def test_importing_sklens_and_its_io_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
+def test_the_numpy_validation_modules_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, sklens.domains, sklens.model_selection; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_lazy_exports_resolve():
     assert sklens.DANNRegressor.__name__ == "DANNRegressor"
     assert set(sklens.__all__) <= set(dir(sklens))

@@ -68,11 +68,19 @@ def test_grid_search_over_lr_and_lambda_in_a_pipeline_with_the_packed_form(toy):
     yp = np.concatenate([y, np.full(len(X_tgt), np.nan)])
     pipe = make_pipeline(FunctionTransformer(np.arcsinh), MMDRegressor(**FAST))
     grid = {"mmdregressor__lr": [1e-3, 3e-3], "mmdregressor__lambda_da": [0.5, 1.4]}
-    search = GridSearchCV(pipe, grid, cv=KFold(2, shuffle=True, random_state=0)).fit(Xp, yp)
+    scoring = {
+        "r2": lambda est, X, y: est.score(X, y),
+        "target_rows_in_fit": lambda est, X, y: est[-1].n_target_rows_,
+    }
+    search = GridSearchCV(pipe, grid, scoring=scoring, refit="r2", cv=KFold(2, shuffle=True, random_state=0))
+    search.fit(Xp, yp)
     assert set(search.best_params_) == set(grid)
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    # Every fold trained with target rows: the packed form was split along with the source.
-    assert search.best_estimator_[-1].n_target_rows_ == len(X_tgt)
+    assert np.isfinite(search.cv_results_["mean_test_r2"]).all()
+    # Every fold trained with target rows: the packed form was split along with the source, so the
+    # two training folds (the two halves) share the target rows out between them.
+    in_fit = [search.cv_results_[f"split{i}_test_target_rows_in_fit"] for i in range(2)]
+    assert (in_fit[0] > 0).all() and (in_fit[1] > 0).all()
+    np.testing.assert_array_equal(in_fit[0] + in_fit[1], len(X_tgt))
 
 
 def test_grid_search_with_two_jobs(toy):

@@ -1,11 +1,9 @@
-"""Target batches for domain adaptation: the unlabelled rows each training step pairs with its source batch."""
+"""Target batches for the adaptation losses: the torch side of the target domain."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-
-__all__ = ["TargetSampler"]
 
 
 class TargetSampler:
@@ -17,6 +15,14 @@ class TargetSampler:
         The target rows.
     seed : int
         Seed of the sampler's own generator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sampler = TargetSampler(np.arange(6, dtype=np.float32)[:, None], seed=0)
+    >>> rows = sampler.draw(4), sampler.draw(4)
+    >>> sorted(rows[0][:, 0].tolist() + rows[1][:2, 0].tolist())  # one pass: every row once
+    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     """
 
     def __init__(self, X: np.ndarray, seed: int) -> None:

@@ -217,7 +217,7 @@ def test_domain_scope_multi_output_labels(packed):
     normalizer = ImageNormalizer(scope="domain").fit(X, Y)
     assert normalizer.n_target_rows_ == 4
     Y[0, 1] = np.nan
-    with pytest.raises(ValueError, match="partly NaN .*row 0"):
+    with pytest.raises(ValueError, match="NaN in some outputs only .*row 0"):
         ImageNormalizer(scope="domain").fit(X, Y)
 
 
