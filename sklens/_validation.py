@@ -96,7 +96,9 @@ def check_images(X, name: str = "X", *, allow_tabular: bool = False) -> np.ndarr
     return arr
 
 
-def as_model_input(X, input_shape: tuple[int, ...], estimator: str, name: str = "X") -> tuple[np.ndarray, bool]:
+def as_model_input(
+    X, input_shape: tuple[int, ...], estimator: str, name: str = "X"
+) -> tuple[np.ndarray, bool]:
     """Validate inputs for a model fitted on rows of ``input_shape``; say whether ``X`` was one image.
 
     Every sklens estimator reads prediction input this way. For an image model (``input_shape`` is

@@ -1,11 +1,13 @@
 """The base class of the domain-adaptive regressors: skorch wiring around one plug-in adaptation loss.
 
 A new method is a loss (a torch module ``loss(features_src, features_tgt) -> scalar`` in
-:mod:`sklens.nn.losses`) and a thin subclass of :class:`DomainAdaptiveRegressor` that returns it from
-:meth:`~DomainAdaptiveRegressor.make_adaptation_loss`. The pieces the base class composes each live in
-their own module: reading the features in :mod:`sklens.nn.tap`, the packed form and its target rows in
-:mod:`sklens.domains`, the target batches in :mod:`sklens.nn.sampling`, input checks in
-``sklens._validation``, the finite-loss guard and DANN's schedule in :mod:`sklens.callbacks`.
+[`sklens.nn.losses`][sklens.nn.losses]) and a thin subclass of
+[`DomainAdaptiveRegressor`][sklens.base.DomainAdaptiveRegressor] that returns it from
+``make_adaptation_loss``. The pieces the base class composes each live in their own module: reading
+the features in [`sklens.nn.tap`][sklens.nn.tap], the packed form and its target rows in
+[`sklens.domains`][sklens.domains], the target batches in [`sklens.nn.sampling`][sklens.nn.sampling],
+input checks in ``sklens._validation``, the finite-loss guard and DANN's schedule in
+[`sklens.callbacks`][sklens.callbacks].
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
     their concatenation through the network once (so BatchNorm's statistics come from both domains),
     and minimises ``task_loss + lambda_da * adaptation_loss`` where the adaptation loss compares the
     source and target features (the output of ``feature_layer``). Subclasses override
-    :meth:`make_adaptation_loss`; returning None trains on the source rows alone.
+    ``make_adaptation_loss``; returning None trains on the source rows alone.
 
     A source batch with fewer rows than the adaptation loss is defined on (``loss.min_rows``: 2 for
     CORAL and the unbiased MMD, whose covariance or off-diagonal mean needs two rows) trains on the task
@@ -218,17 +220,23 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         return self
 
     def partial_fit(self, X, y=None, classes=None, X_tgt=None, **fit_params):
-        """Train for ``max_epochs`` more epochs; takes the same inputs as :meth:`fit`.
+        """Train for ``max_epochs`` more epochs; takes the same inputs as ``fit``.
 
         Successive calls draw independent streams from ``random_state`` (the epochs already trained
         select the stream), so the same sequence of calls gives the same model.
 
         Parameters
         ----------
-        X, y, X_tgt, **fit_params
-            As for :meth:`fit`.
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Inputs; rows whose ``y`` is NaN are target rows.
+        y : array-like of shape (n,) or (n, k)
+            Labels of the source rows, NaN for target rows.
         classes : None
             Unused; scikit-learn's signature.
+        X_tgt : array-like or TargetData, optional
+            More unlabelled target rows.
+        **fit_params
+            Passed on to skorch's ``partial_fit``.
 
         Returns
         -------
@@ -371,7 +379,7 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         Parameters
         ----------
         X : array-like
-            Inputs as for :meth:`predict`.
+            Inputs as for ``predict``.
 
         Returns
         -------

@@ -1,4 +1,4 @@
-"""skorch callbacks: schedules and monitoring (DANN's reversal schedule, a finite-loss guard, a progress bar)."""
+"""skorch callbacks: schedules and monitoring (DANN's reversal schedule, a finite-loss guard, progress)."""
 
 from __future__ import annotations
 
@@ -57,15 +57,17 @@ class FiniteLossCheck(Callback):
 
     After every training batch, each history entry of that batch whose name ends in ``loss``
     (``train_loss`` and the terms such as ``task_loss`` and ``adaptation_loss``) is checked; a NaN or
-    infinite value raises :class:`sklens.exceptions.NonFiniteLossError` naming the epoch (from 1), the
-    batch (from 1) and every non-finite term, instead of training on with a broken model.
+    infinite value raises [`NonFiniteLossError`][sklens.exceptions.NonFiniteLossError] naming the epoch
+    (from 1), the batch (from 1) and every non-finite term, instead of training on with a broken model.
     """
 
     def on_batch_end(self, net, batch=None, training: bool = False, **kwargs) -> None:
         if not training:
             return
         record = net.history[-1, "batches", -1]
-        bad = {key: value for key, value in record.items() if key.endswith("loss") and not math.isfinite(value)}
+        bad = {
+            key: value for key, value in record.items() if key.endswith("loss") and not math.isfinite(value)
+        }
         if bad:
             terms = ", ".join(f"{key}={value}" for key, value in bad.items())
             raise NonFiniteLossError(

@@ -1,9 +1,10 @@
 """Lens/non-lens classifiers: the HOLISMOKES-style CNN and its exactly rotation-invariant variants.
 
-Both estimators are thin subclasses of :class:`skorch.NeuralNetBinaryClassifier`; the networks live
-in :mod:`sklens.nn.lensfinder` and :mod:`sklens.nn.rotation`. The network is built at fit time from
-the shape of the training images. The module's single output is a logit: training uses
-``BCEWithLogitsLoss`` (the seed's sigmoid output with binary cross-entropy, computed stably) and
+Both estimators are thin subclasses of
+[`skorch.NeuralNetBinaryClassifier`](https://skorch.readthedocs.io/en/stable/classifier.html); the networks
+live in [`sklens.nn.lensfinder`][sklens.nn.lensfinder] and [`sklens.nn.rotation`][sklens.nn.rotation]. The
+network is built at fit time from the shape of the training images. The module's single output is a logit:
+training uses ``BCEWithLogitsLoss`` (the seed's sigmoid output with binary cross-entropy, computed stably) and
 ``predict_proba`` applies the sigmoid.
 """
 
@@ -200,7 +201,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         y : array-like of shape (n,)
             Labels with exactly two distinct values, e.g. 0 = non-lens, 1 = lens.
         **fit_params
-            Passed to :meth:`skorch.NeuralNet.fit`.
+            Passed to [`skorch.NeuralNet.fit`](https://skorch.readthedocs.io/en/stable/net.html).
 
         Returns
         -------
@@ -270,7 +271,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         Parameters
         ----------
         X : array-like
-            Images as for :meth:`predict_proba`, or one image.
+            Images as for [`predict_proba`][sklens.classification.LensClassifier.predict_proba], or one image.
 
         Returns
         -------
@@ -292,7 +293,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         Parameters
         ----------
         X : array-like
-            Images as for :meth:`predict_proba`, or one image.
+            Images as for [`predict_proba`][sklens.classification.LensClassifier.predict_proba], or one image.
 
         Returns
         -------
@@ -310,8 +311,8 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
 class RotInvariantLensClassifier(LensClassifier):
     """Lens finder whose output is exactly invariant to 90-degree rotations (optionally flips).
 
-    The same network and training as :class:`LensClassifier`, with one of two constructions (see
-    :mod:`sklens.nn.rotation`):
+    The same network and training as [`LensClassifier`][sklens.classification.LensClassifier], with one of two
+    constructions (see [`sklens.nn.rotation`][sklens.nn.rotation]):
 
     * ``invariance='input'``: the seed's rotational first layer - the four rotated inputs are
       convolved with one kernel and the element-wise maximum is taken before the bias. Its feature
@@ -333,7 +334,7 @@ class RotInvariantLensClassifier(LensClassifier):
     group : {'C4', 'D4'}, default='C4'
         Rotations only, or rotations and mirror images.
     **kwargs
-        Every parameter of :class:`LensClassifier`.
+        Every parameter of [`LensClassifier`][sklens.classification.LensClassifier].
 
     Examples
     --------
@@ -361,7 +362,9 @@ class RotInvariantLensClassifier(LensClassifier):
         self.group = group
 
     def fit(self, X, y, **fit_params) -> RotInvariantLensClassifier:
-        """Check ``invariance`` and ``group``, then fit as :meth:`LensClassifier.fit`.
+        """Check ``invariance`` and ``group``, then fit as ``LensClassifier.fit`` does.
+
+        See [`LensClassifier.fit`][sklens.classification.LensClassifier.fit].
 
         Parameters
         ----------
@@ -370,7 +373,7 @@ class RotInvariantLensClassifier(LensClassifier):
         y : array-like of shape (n,)
             Two-class labels.
         **fit_params
-            Passed to :meth:`skorch.NeuralNet.fit`.
+            Passed to [`skorch.NeuralNet.fit`](https://skorch.readthedocs.io/en/stable/net.html).
 
         Returns
         -------

@@ -1,11 +1,11 @@
 """Small built-in toy lens sets: seconds to make, for tests, examples and quick starts.
 
-:func:`make_toy_lenses` makes Einstein-radius regression sets with a source and a target domain;
-:func:`make_toy_lens_finding` makes lens / non-lens cutouts for the classifiers. Neither is a
-substitute for ray tracing: they only have to look enough like the real tasks that a network must
-learn rings and arcs.
+[`make_toy_lenses`][sklens.datasets.make_toy_lenses] makes Einstein-radius regression sets with a source and a
+target domain; [`make_toy_lens_finding`][sklens.datasets.make_toy_lens_finding] makes lens / non-lens cutouts
+for the classifiers. Neither is a substitute for ray tracing: they only have to look enough like the real
+tasks that a network must learn rings and arcs.
 
-For the paper's simulated domains use :mod:`sklens.simulation` (deeplenstronomy).
+For the paper's simulated domains use [`sklens.simulation`][sklens.simulation] (deeplenstronomy).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Source and target domains: the packed form and the target wrapper.
 
-NumPy only, so that the validation modules (:mod:`sklens.model_selection`, :mod:`sklens.preprocessing`)
-use it without importing torch. The torch side of the target domain, the batch sampler, is
-:class:`sklens.nn.sampling.TargetSampler`.
+NumPy only, so that the validation modules ([`sklens.model_selection`][sklens.model_selection],
+[`sklens.preprocessing`][sklens.preprocessing]) use it without importing torch. The torch side of the
+target domain, the batch sampler, is [`TargetSampler`][sklens.nn.sampling.TargetSampler].
 """
 
 from __future__ import annotations
@@ -107,9 +107,10 @@ def target_rows(y) -> np.ndarray:
 def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
     """Split inputs into labelled source rows and unlabelled target rows.
 
-    Rows whose ``y`` is NaN in every output are target rows (see :func:`target_rows`); ``X_tgt``, if
-    given, adds more target rows. Returns ``(X_src, y_src, X_tgt)`` with ``y_src`` of shape (n, k) and
-    ``X_tgt`` possibly None. Every problem raises a ``ValueError`` that names it.
+    Rows whose ``y`` is NaN in every output are target rows (see
+    [`target_rows`][sklens.domains.target_rows]); ``X_tgt``, if given, adds more target rows. Returns
+    ``(X_src, y_src, X_tgt)`` with ``y_src`` of shape (n, k) and ``X_tgt`` possibly None. Every problem
+    raises a ``ValueError`` that names it.
     """
     X = check_images(X, "X", allow_tabular=allow_tabular)
     if y is None:

@@ -9,7 +9,8 @@ class NoTargetDataWarning(UserWarning):
     """A domain-adaptive estimator was fitted without target rows, so it trained without adaptation.
 
     Give target rows as ``X_tgt`` or as rows of ``X`` whose ``y`` is NaN. Inside a cross-validation,
-    split with :class:`sklens.model_selection.DomainStratifiedKFold` so that every fold keeps some.
+    split with [`DomainStratifiedKFold`][sklens.model_selection.DomainStratifiedKFold] so that every
+    fold keeps some.
     """
 
 

@@ -66,8 +66,8 @@ def rotation_std(estimator, X) -> np.ndarray:
 def rotation_spread(estimator, X) -> RotationSpread:
     """How much a classifier's probability changes when the images are rotated by 90 degrees.
 
-    The mean and maximum over images of :func:`rotation_std`. Ivashkov (2022) measured 4% on
-    average and up to 30% for the plain CNN; an exactly invariant model gives 0.
+    The mean and maximum over images of [`rotation_std`][sklens.metrics.rotation_std]. Ivashkov (2022)
+    measured 4% on average and up to 30% for the plain CNN; an exactly invariant model gives 0.
 
     Parameters
     ----------

@@ -4,10 +4,11 @@ With real survey data the target domain has no labels, so a search cannot score 
 R^2. The scorers here estimate the target risk from labelled source rows and unlabelled target rows
 only. Each is a plain callable ``scorer(estimator, X, y)``, usable as ``GridSearchCV(scoring=...)``
 with the packed form: the held-out fold's rows whose ``y`` is NaN are its target rows.
-:class:`DomainStratifiedKFold` splits the packed form so that every fold holds both domains.
+[`DomainStratifiedKFold`][sklens.model_selection.DomainStratifiedKFold] splits the packed form so
+that every fold holds both domains.
 
 Every scorer returns a "greater is better" value: a negated risk (mean squared error) for the
-label-free scorers, R^2 for :class:`SourceR2Scorer`.
+label-free scorers, R^2 for [`SourceR2Scorer`][sklens.model_selection.SourceR2Scorer].
 
 References
 ----------
@@ -58,8 +59,8 @@ class DegenerateWeightsWarning(UserWarning):
 class DomainStratifiedKFold(StratifiedKFold):
     """K-fold splits of the packed form that keep both domains in every train and test fold.
 
-    The folds are stratified on :func:`sklens.domains.target_rows`, whether a row's ``y`` is NaN:
-    each train and test fold holds source and target rows in about the proportion of the whole set.
+    The folds are stratified on [`target_rows`][sklens.domains.target_rows], whether a row's ``y`` is
+    NaN: each train and test fold holds source and target rows in about the proportion of the whole set.
     A plain ``KFold`` without shuffling on packed data with the source rows first gives folds of one
     domain only, which a domain-adaptive fit or a label-free scorer cannot use.
 
@@ -85,6 +86,9 @@ class DomainStratifiedKFold(StratifiedKFold):
     In a search, pass it as ``cv``:
     ``GridSearchCV(MMDRegressor(), grid, cv=DomainStratifiedKFold(3, shuffle=True, random_state=0))``.
     """
+
+    def __init__(self, n_splits: int = 5, *, shuffle: bool = False, random_state=None) -> None:
+        super().__init__(n_splits=n_splits, shuffle=shuffle, random_state=random_state)
 
     def split(self, X, y, groups=None):
         """Generate train and test indices, stratified on the target rows of ``y``.
@@ -130,7 +134,7 @@ def default_domain_classifier(
 
     Its regularisation strength is chosen here, once, by a 3-fold cross-validation of the log-loss on
     all the rows (so that the probabilities, not only the decisions, are good: the density ratio is
-    built from them); :func:`density_ratios` then refits it fold by fold.
+    built from them); [`density_ratios`][sklens.model_selection.density_ratios] then refits it fold by fold.
 
     Parameters
     ----------
@@ -235,9 +239,10 @@ def density_ratios(
     by Bayes' rule ``p_t(x) / p_s(x) = (n_s / n_t) * P(1 | x) / P(0 | x)``. The probability of each
     source row comes from a classifier that did not see it (``n_splits``-fold ``cross_val_predict``),
     so a classifier that memorises rows does not inflate the ratios. Probabilities are clipped to
-    [1e-6, 1 - 1e-6] and ratios to [0, ``max_ratio``]. A :class:`DegenerateWeightsWarning` is issued
-    when the effective sample size falls below 10% of the source rows, more than 10% are clipped, or
-    the mean ratio (1 in theory) leaves [0.5, 2]: the domains then barely overlap in feature space.
+    [1e-6, 1 - 1e-6] and ratios to [0, ``max_ratio``]. A
+    [`DegenerateWeightsWarning`][sklens.model_selection.DegenerateWeightsWarning] is issued when the effective
+    sample size falls below 10% of the source rows, more than 10% are clipped, or the mean ratio (1 in theory)
+    leaves [0.5, 2]: the domains then barely overlap in feature space.
 
     Parameters
     ----------
@@ -246,7 +251,8 @@ def density_ratios(
     features_tgt : array-like of shape (n_tgt, n_features)
         Features of the target rows.
     classifier : estimator with ``predict_proba``, optional
-        The domain classifier, refitted on each fold; by default :func:`default_domain_classifier`.
+        The domain classifier, refitted on each fold; by default
+        [`default_domain_classifier`][sklens.model_selection.default_domain_classifier].
     n_splits : int
         Folds of the out-of-fold prediction. Each domain needs at least max(n_splits, 10) rows.
     max_ratio : float
@@ -340,9 +346,9 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
 def _split_fold(X, y, scorer: str, *, need_target: bool = True):
     """Return (X_src, y_src, X_tgt) of a held-out fold, with errors that say what the fold lacks.
 
-    Target rows are those of :func:`sklens.domains.target_rows`; ``y`` is checked by
-    :func:`sklens.domains.split_packed`; the rows of X are returned as given
-    (not converted), because a Pipeline's first step must see what it saw in training.
+    Target rows are those of [`sklens.domains.target_rows`][sklens.domains.target_rows]; ``y`` is
+    checked by [`sklens.domains.split_packed`][sklens.domains.split_packed]; the rows of X are returned
+    as given (not converted), because a Pipeline's first step must see what it saw in training.
     """
     if y is None:
         raise ValueError(f"{scorer} needs y: labels for source rows and NaN for target rows.")
@@ -418,14 +424,15 @@ class IWVScorer(_WeightedScorer):
     """Importance-weighted validation (Sugiyama et al. 2007): minus the density-ratio weighted MSE.
 
     The target risk ``E_t[l]`` equals ``E_s[w l]`` with ``w = p_t / p_s``. The ratios come from
-    :func:`density_ratios` on the fitted model's features (``transform_features``; for a Pipeline, of
-    its last step after the other steps transformed X), and weight the squared errors of the fold's
-    labelled source rows.
+    [`density_ratios`][sklens.model_selection.density_ratios] on the fitted model's features
+    (``transform_features``; for a Pipeline, of its last step after the other steps transformed X), and weight
+    the squared errors of the fold's labelled source rows.
 
     Assumptions: covariate shift in the feature space (``p(y | features)`` is the same in both
     domains) and a support of the target features inside the source's; a calibrated domain classifier.
     When the domains are easy to tell apart the weights degenerate (a few rows carry all the weight;
-    see :class:`DegenerateWeightsWarning`) and the estimate becomes noisy.
+    see [`DegenerateWeightsWarning`][sklens.model_selection.DegenerateWeightsWarning]) and the estimate
+    becomes noisy.
 
     By default the weighted mean is self-normalised, ``sum(w l) / sum(w)``: slightly biased but of
     lower variance, and it keeps the scale of a loss when the domains barely overlap. The unnormalised
@@ -439,7 +446,8 @@ class IWVScorer(_WeightedScorer):
     Parameters
     ----------
     classifier : estimator with ``predict_proba``, optional
-        Domain classifier; by default :func:`default_domain_classifier`.
+        Domain classifier; by default
+        [`default_domain_classifier`][sklens.model_selection.default_domain_classifier].
     n_splits : int
         Folds for out-of-fold domain probabilities.
     max_ratio : float
@@ -480,19 +488,21 @@ class IWVScorer(_WeightedScorer):
 class DEVScorer(_WeightedScorer):
     """Deep Embedded Validation (You et al. 2019): minus the IWV risk with a control variate.
 
-    The importance-weighted loss of :class:`IWVScorer` is unbiased but its variance grows with the
-    spread of the weights. DEV subtracts the control variate ``eta (mean(w) - 1)`` (the weights' true
-    mean is 1), with ``eta = -Cov(w l, w) / Var(w)`` chosen to minimise the variance; see
-    :func:`dev_risk`. When the domains coincide, the weights are about 1 and DEV is the source MSE.
+    The importance-weighted loss of [`IWVScorer`][sklens.model_selection.IWVScorer] is unbiased but its
+    variance grows with the spread of the weights. DEV subtracts the control variate ``eta (mean(w) - 1)``
+    (the weights' true mean is 1), with ``eta = -Cov(w l, w) / Var(w)`` chosen to minimise the variance; see
+    [`dev_risk`][sklens.model_selection.dev_risk]. When the domains coincide, the weights are about 1 and DEV
+    is the source MSE.
 
-    Assumptions and cost: as :class:`IWVScorer` (covariate shift in the learned feature space, target
-    support inside the source's); the control variate costs nothing extra. It helps when the ratio
-    estimate is noisy but not when it is biased (e.g. clipped).
+    Assumptions and cost: as [`IWVScorer`][sklens.model_selection.IWVScorer] (covariate shift in the learned
+    feature space, target support inside the source's); the control variate costs nothing extra. It helps when
+    the ratio estimate is noisy but not when it is biased (e.g. clipped).
 
     Parameters
     ----------
     classifier : estimator with ``predict_proba``, optional
-        Domain classifier; by default :func:`default_domain_classifier`.
+        Domain classifier; by default
+        [`default_domain_classifier`][sklens.model_selection.default_domain_classifier].
     n_splits : int
         Folds for out-of-fold domain probabilities.
     max_ratio : float

@@ -5,14 +5,14 @@ task thread should give torch at most its share of the cores, or the fits fight 
 decides how many threads to use matters here: a thread reads torch's setting the first time it runs a
 torch operation and keeps it afterwards. So ``client.run(torch.set_num_threads, n)``, which runs in a
 Dask worker's event-loop thread, does not reach the worker's task threads once they have used torch;
-:class:`TorchThreads`, set up when a worker starts (before its tasks run), does.
+[`TorchThreads`][sklens.parallel.TorchThreads], set up when a worker starts (before its tasks run), does.
 
 Dask workers started by a nanny (the default of ``LocalCluster(processes=True)``, ``dask worker`` and
 dask-jobqueue) get ``OMP_NUM_THREADS=MKL_NUM_THREADS=1``, and so one torch thread per task thread,
 unless those variables are already set where the nanny runs (as on many HPC nodes): then they are
-passed on. Use :class:`TorchThreads` to set the count whatever the environment says, to give each task
-more threads (a worker with one task thread on a node of its own) or to limit workers started without
-a nanny. This module needs the ``dask`` extra
+passed on. Use [`TorchThreads`][sklens.parallel.TorchThreads] to set the count whatever the environment says,
+to give each task more threads (a worker with one task thread on a node of its own) or to limit workers
+started without a nanny. This module needs the ``dask`` extra
 (``pip install 'sklens[dask]'``).
 """
 

@@ -68,8 +68,10 @@ def plot_predictions_grid(
     ----------
     predictions : mapping
         ``{(row, column): (y_true, y_pred)}``, e.g. ``{("MMD", "target"): (y, model.predict(X))}``.
-    rows, columns : sequence of str, optional
-        Order of the rows and columns; by default, the order of first appearance in ``predictions``.
+    rows : sequence of str, optional
+        Order of the rows (methods); by default, the order of first appearance in ``predictions``.
+    columns : sequence of str, optional
+        Order of the columns (domains); by default, the order of first appearance in ``predictions``.
     label : str
         Axis label of the quantity.
     residual_limits : tuple of float
@@ -139,8 +141,8 @@ def plot_lens_finding(
     axis (lens searches care about the low false-positive end), with each model's ROC AUC in the
     legend. The right panel, drawn when ``rotation_stds`` is given, shows the cumulative fraction of
     images whose lens probability varies by more than a given standard deviation over the four
-    90-degree rotations (see :func:`sklens.metrics.rotation_std`); an exactly invariant model has
-    no curve there, and is listed as such in the legend.
+    90-degree rotations (see [`sklens.metrics.rotation_std`][sklens.metrics.rotation_std]); an exactly
+    invariant model has no curve there, and is listed as such in the legend.
 
     Parameters
     ----------

@@ -71,8 +71,8 @@ def _images(X, name: str = "X") -> np.ndarray:
 class FITSLoader(_StatelessTransformer):
     """Read FITS files named in ``X`` into float32 images (n, C, H, W).
 
-    A stateless wrapper around :func:`sklens.io.read_fits`, so that a ``Pipeline`` can take file
-    paths: ``X`` is a list (or array, or pandas Series) of paths, one per object, or of per-band
+    A stateless wrapper around [`sklens.io.read_fits`][sklens.io.read_fits], so that a ``Pipeline`` can take
+    file paths: ``X`` is a list (or array, or pandas Series) of paths, one per object, or of per-band
     path lists (a 2-D array or DataFrame: one row of per-band paths per object). Row i of the
     output is object i of ``X``, so ``y`` stays aligned.
 
@@ -322,7 +322,7 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {'standard', 'scale', 'robust', 'minmax', 'asinh'}, default='scale'
+    method : {'scale', 'standard', 'robust', 'minmax', 'asinh'}, default='scale'
         With statistics computed over the pixels of the scope (per channel by default):
 
         - ``'standard'``: ``(x - mean) / std``.
@@ -362,8 +362,10 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
         replaced by 1, as in scikit-learn's StandardScaler.
     n_channels_in_ : int
         Channels of the images seen in ``fit``.
-    n_source_rows_, n_target_rows_ : int
-        Rows of each domain seen in ``fit`` (``scope='domain'`` only).
+    n_source_rows_ : int
+        Source rows seen in ``fit`` (``scope='domain'`` only).
+    n_target_rows_ : int
+        Target rows seen in ``fit`` (``scope='domain'`` only).
 
     Examples
     --------

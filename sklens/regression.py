@@ -2,8 +2,9 @@
 
 ``CNNRegressor`` trains on labelled source rows only; ``DANNRegressor``, ``MMDRegressor`` and
 ``CORALRegressor`` add an adaptation loss between the features of a source batch and a target batch at
-every step. All four are thin subclasses of :class:`sklens.base.DomainAdaptiveRegressor`, which owns the
-training loop; a method is its loss.
+every step. All four are thin subclasses of
+[`DomainAdaptiveRegressor`][sklens.base.DomainAdaptiveRegressor], which owns the training loop; a
+method is its loss.
 """
 
 from __future__ import annotations
@@ -42,13 +43,29 @@ class CNNRegressor(DomainAdaptiveRegressor):
         Epochs; an epoch covers the source rows once.
     batch_size : int
         Source rows per step.
-    optimizer, criterion, train_split, callbacks, verbose, **kwargs
-        As in :class:`skorch.NeuralNetRegressor` (e.g. ``module__hidden=(32,)``,
-        ``optimizer__weight_decay=1e-4``).
+    optimizer : torch.optim.Optimizer class
+        The optimizer (Adam, as in the paper); its own parameters go as ``optimizer__name``, e.g.
+        ``optimizer__weight_decay=1e-4``.
+    criterion : torch.nn.Module class
+        The task loss (mean squared error).
+    train_split : callable, optional
+        How skorch splits off a validation set; None (the default) trains on every source row.
+    callbacks : list of skorch callbacks, optional
+        Callbacks added to the defaults (which record the task and adaptation losses per epoch), e.g.
+        ``[EpochProgressBar()]`` ([`EpochProgressBar`][sklens.callbacks.EpochProgressBar]).
     device : str
         ``'auto'`` (CUDA when available, else the CPU), ``'cpu'``, ``'cuda'``, ...
     random_state : int, optional
         Seeds weights, shuffling and target sampling: bit-identical predictions on the CPU.
+    verbose : int
+        0 prints nothing; 1 prints skorch's table of losses per epoch.
+    lambda_da : float
+        Weight of the adaptation loss; unused here (there is none), accepted so that every sklens
+        regressor takes the same parameters.
+    **kwargs
+        Any other parameter of
+        [`skorch.NeuralNetRegressor`](https://skorch.readthedocs.io/en/stable/regressor.html), and
+        parameters of the network as ``module__name`` (e.g. ``module__hidden=(32,)``).
 
     Examples
     --------
@@ -85,7 +102,7 @@ class MMDRegressor(DomainAdaptiveRegressor):
     lr : float or 'auto'
         ``'auto'``: the paper's 6e-5 for images, 3e-3 for (n_samples, n_features) input.
     **kwargs
-        Every parameter of :class:`CNNRegressor`.
+        Every parameter of [`CNNRegressor`][sklens.regression.CNNRegressor].
 
     Examples
     --------
@@ -145,7 +162,7 @@ class DANNRegressor(DomainAdaptiveRegressor):
     lr : float or 'auto'
         ``'auto'``: the paper's 6e-5 for images, 3e-3 for (n_samples, n_features) input.
     **kwargs
-        Every parameter of :class:`CNNRegressor`.
+        Every parameter of [`CNNRegressor`][sklens.regression.CNNRegressor].
 
     Examples
     --------
@@ -196,14 +213,16 @@ class CORALRegressor(DomainAdaptiveRegressor):
     """Regression with Deep CORAL: align the covariances of source and target features.
 
     Not in Swierc et al. (2023); it shows that a new method is a new loss
-    (:class:`sklens.nn.losses.CORALLoss`).
+    ([`sklens.nn.losses.CORALLoss`][sklens.nn.losses.CORALLoss]).
 
     Parameters
     ----------
     lambda_da : float
         Weight of the CORAL term (1).
+    lr : float
+        Learning rate; 6e-5 by default, as for DANN and MMD.
     **kwargs
-        Every parameter of :class:`CNNRegressor`.
+        Every parameter of [`CNNRegressor`][sklens.regression.CNNRegressor].
     """
 
     def __init__(self, module=None, *, lambda_da: float = 1.0, lr: float | str = "auto", **kwargs) -> None:

@@ -8,8 +8,14 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from sklens import CNNRegressor, CORALRegressor, DANNRegressor, LensClassifier, MMDRegressor
-from sklens import RotInvariantLensClassifier
+from sklens import (
+    CNNRegressor,
+    CORALRegressor,
+    DANNRegressor,
+    LensClassifier,
+    MMDRegressor,
+    RotInvariantLensClassifier,
+)
 from sklens._skorch import _cuda_indices
 from sklens.exceptions import NonFiniteLossError, NoTargetDataWarning
 
@@ -146,7 +152,12 @@ ESTIMATORS_ON_META = {
         max_epochs=1, device="meta", n_filters=(2, 2, 2), n_hidden=(4, 4), train_split=None
     ),
     "RotInvariantLensClassifier": lambda: RotInvariantLensClassifier(
-        invariance="group", max_epochs=1, device="meta", n_filters=(2, 2, 2), n_hidden=(4, 4), train_split=None
+        invariance="group",
+        max_epochs=1,
+        device="meta",
+        n_filters=(2, 2, 2),
+        n_hidden=(4, 4),
+        train_split=None,
     ),
 }
 

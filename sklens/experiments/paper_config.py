@@ -35,8 +35,10 @@ class ReproductionConfig:
         (a statistic of unlabelled images); ``raw``: deeplenstronomy's counts, as the paper states.
     lr : dict
         Adam learning rate per method.
-    lambda_mmd, lambda_dann : float
-        Adaptation-loss weights.
+    lambda_mmd : float
+        Weight of the MMD loss.
+    lambda_dann : float
+        Weight of the domain-adversarial loss.
     batch_size : int
         Source images per step (and target images per step).
     data_seed : int

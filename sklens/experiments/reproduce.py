@@ -1,8 +1,9 @@
 """Regenerate Table 1 and Figure 2 of Swierc et al. (2023) with sklens.
 
-:func:`reproduce` simulates the source and target domains (through the simulation cache), trains each
-method over several seeds, evaluates pooled R^2 on both test sets and writes a report. Every finished
-run is stored on disk at once (atomically), so an interrupted reproduction resumes where it stopped.
+[`reproduce`][sklens.experiments.reproduce.reproduce] simulates the source and target domains (through the
+simulation cache), trains each method over several seeds, evaluates pooled R^2 on both test sets and writes a
+report. Every finished run is stored on disk at once (atomically), so an interrupted reproduction resumes
+where it stopped.
 """
 
 from __future__ import annotations
@@ -88,8 +89,18 @@ def reproduce(
     out : path-like
         Output directory: ``table1.md``, ``results.json``, ``figure2.png`` and ``runs/`` (one folder per
         method and seed with predictions, history and the trained model).
-    n, epochs, seeds, methods, scaling
-        Overrides of the preset (see :class:`sklens.experiments.paper_config.ReproductionConfig`).
+    n : int, optional
+        Lenses per domain, instead of the preset's (the fields of
+        [`ReproductionConfig`][sklens.experiments.paper_config.ReproductionConfig] say more).
+    epochs : int, optional
+        Training epochs of every method, instead of the preset's.
+    seeds : int, optional
+        Training seeds per method, instead of the preset's.
+    methods : tuple of str, optional
+        Methods to train, instead of the preset's: among ``'none'``, ``'dann'``, ``'mmd'``, ``'coral'``
+        and ``'oracle'``.
+    scaling : str, optional
+        Pixel scaling, ``'per-domain'`` or ``'raw'``, instead of the preset's.
     device : str
         ``'auto'``, ``'cpu'`` or ``'cuda'``.
     jobs : int, optional

@@ -1,9 +1,9 @@
 """FITS input and output for sklens.
 
-- :func:`read_fits`: survey cutouts (one file per object, or one file per band) to a float32
+- [`read_fits`][sklens.io.read_fits]: survey cutouts (one file per object, or one file per band) to a float32
   array of shape (n, C, H, W).
-- :func:`write_fits` and :func:`read_fits_dataset`: a whole dataset (images, labels, metadata)
-  in one file, read back losslessly.
+- [`write_fits`][sklens.io.write_fits] and [`read_fits_dataset`][sklens.io.read_fits_dataset]: a whole dataset
+  (images, labels, metadata) in one file, read back losslessly.
 
 The dataset functions are imported on first use, so that read_fits's worker processes, which
 import this package, start without astropy.table and scikit-learn.

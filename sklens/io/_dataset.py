@@ -30,8 +30,8 @@ def write_fits(
     The images go to the primary HDU as a float32 cube of shape (n, C, H, W) (FITS axes
     NAXIS1=W, NAXIS2=H, NAXIS3=C, NAXIS4=n); the labels and metadata go to a binary table
     extension named ``'CATALOG'`` with one row per image and the labels in a column ``'target'``.
-    Both HDUs carry FITS checksums, which :func:`read_fits_dataset` verifies. The file is first
-    written under a temporary name in the same directory and then moved into place, so a reader
+    Both HDUs carry FITS checksums, which [`read_fits_dataset`][sklens.io.read_fits_dataset] verifies. The
+    file is first written under a temporary name in the same directory and then moved into place, so a reader
     never sees a half-written file and an interrupted write leaves nothing behind.
 
     Parameters
@@ -115,12 +115,12 @@ def _catalog_hdu(columns: dict[str, np.ndarray]) -> fits.BinTableHDU:
 
 
 def read_fits_dataset(path: str | os.PathLike) -> Bunch:
-    """Read a file written by :func:`write_fits`.
+    """Read a file written by [`write_fits`][sklens.io.write_fits].
 
     Parameters
     ----------
     path : str or os.PathLike
-        A file written by :func:`write_fits`.
+        A file written by [`write_fits`][sklens.io.write_fits].
 
     Returns
     -------
@@ -135,7 +135,7 @@ def read_fits_dataset(path: str | os.PathLike) -> Bunch:
         If ``path`` does not exist.
     ValueError
         If the file is not a FITS file, is truncated or corrupt (checksum mismatch), or lacks the
-        ``'CATALOG'`` extension that :func:`write_fits` writes.
+        ``'CATALOG'`` extension that [`write_fits`][sklens.io.write_fits] writes.
 
     Examples
     --------

@@ -110,8 +110,8 @@ def read_fits(
     pad_value : float, default=0.0
         Value of the pixels added by ``size`` where an image is smaller.
     errors : {'raise', 'skip'}, default='raise'
-        ``'raise'`` stops at the first unreadable object with a :class:`FITSReadError` naming
-        the file and the reason (missing files are all reported before any reading starts).
+        ``'raise'`` stops at the first unreadable object with a [`FITSReadError`][sklens.io.FITSReadError]
+        naming the file and the reason (missing files are all reported before any reading starts).
         ``'skip'`` leaves unreadable objects out, warns, and returns a Bunch saying which.
     n_jobs : int or None, default=1
         Parallel readers (joblib); -1 uses all cores.
@@ -196,7 +196,7 @@ def resolve_sources(source) -> list[tuple[str, ...]]:
     Parameters
     ----------
     source : str, os.PathLike, sequence or array-like
-        As for :func:`read_fits`.
+        As for [`read_fits`][sklens.io.read_fits].
 
     Returns
     -------

@@ -27,7 +27,7 @@ class GradientReversal(nn.Module):
 
     The forward pass is the identity; the backward pass multiplies the gradient by ``-coefficient``.
     ``coefficient`` is a plain attribute so a schedule (see
-    :class:`sklens.callbacks.ReversalSchedule`) can change it between steps.
+    [`sklens.callbacks.ReversalSchedule`][sklens.callbacks.ReversalSchedule]) can change it between steps.
 
     Examples
     --------

@@ -9,11 +9,11 @@ seed's "approximately 27 million"; almost all of them sit in the first fully con
 ``invariance`` selects how 90-degree rotations are handled:
 
 * ``None``: the plain network.
-* ``'input'``: the first convolution is the seed's :class:`~sklens.nn.rotation.RotationalConv2d`.
+* ``'input'``: the first convolution is the seed's [`RotationalConv2d`][sklens.nn.rotation.RotationalConv2d].
   Its output is identical for all rotations of the input, so the network is exactly invariant.
 * ``'group'``: a lifting convolution and two group convolutions keep one map per orientation,
   the orientations are max-pooled before the classifier, and the first fully connected layer is an
-  :class:`~sklens.nn.rotation.OrbitMaxLinear`, which sees the spatial arrangement but is exactly
+  [`OrbitMaxLinear`][sklens.nn.rotation.OrbitMaxLinear], which sees the spatial arrangement but is exactly
   invariant. The image size must be a multiple of 4 (two poolings) so that the pooling windows tile
   the maps symmetrically.
 """

@@ -4,16 +4,17 @@ Two constructions are provided, both acting on square images through the symmetr
 square: ``'C4'`` (the four rotations by multiples of 90 degrees) or ``'D4'`` (those and their mirror
 images, eight elements).
 
-* :class:`RotationalConv2d` is the rotational first layer of Ivashkov (2022): the *input* is
-  transformed by every group element, convolved with one shared kernel, and the element-wise
+* [`RotationalConv2d`][sklens.nn.rotation.RotationalConv2d] is the rotational first layer of Ivashkov (2022):
+  the *input* is transformed by every group element, convolved with one shared kernel, and the element-wise
   maximum is taken before the bias is added. Transforming the input by a group element only permutes
   the set of transformed inputs, so the layer's output - and hence everything computed from it - is
   invariant, not merely equivariant.
-* :class:`LiftingConv2d` and :class:`GroupConv2d` are group convolutions: they keep one feature
-  map per group element (an "orientation" axis), and transforming the input transforms each map and
-  cyclically permutes the orientation axis (equivariance). :func:`orientation_max` pools over that
-  axis, leaving maps that rotate with the input, and :class:`OrbitMaxLinear` turns such maps into an
-  invariant vector while keeping their spatial arrangement.
+* [`LiftingConv2d`][sklens.nn.rotation.LiftingConv2d] and [`GroupConv2d`][sklens.nn.rotation.GroupConv2d] are
+  group convolutions: they keep one feature map per group element (an "orientation" axis), and transforming
+  the input transforms each map and cyclically permutes the orientation axis (equivariance).
+  [`orientation_max`][sklens.nn.rotation.orientation_max] pools over that axis, leaving maps that rotate with
+  the input, and [`OrbitMaxLinear`][sklens.nn.rotation.OrbitMaxLinear] turns such maps into an invariant
+  vector while keeping their spatial arrangement.
 
 Exactness in floating point
 ---------------------------
@@ -41,7 +42,8 @@ class SquareGroup:
     """The rotation group C4 or the dihedral group D4 of the square, acting on the last two axes.
 
     Element ``i`` is the pair ``(flip, k)``: mirror the last axis when ``flip`` is true, then rotate
-    by ``k`` quarter turns with :func:`torch.rot90`. Element 0 is the identity.
+    by ``k`` quarter turns with [`torch.rot90`](https://pytorch.org/docs/stable/generated/torch.rot90.html).
+    Element 0 is the identity.
 
     Parameters
     ----------
@@ -93,7 +95,7 @@ def _check_odd(kernel_size: int) -> int:
 def _conv_parameters(
     out_channels: int, in_channels: int, kernel_size: int
 ) -> tuple[nn.Parameter, nn.Parameter]:
-    """Weight and bias initialised like :class:`torch.nn.Conv2d`'s."""
+    """Weight and bias initialised like ``torch.nn.Conv2d``'s."""
     weight = torch.empty(out_channels, in_channels, kernel_size, kernel_size)
     nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
     bound = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
@@ -112,8 +114,10 @@ class RotationalConv2d(nn.Module):
 
     Parameters
     ----------
-    in_channels, out_channels : int
-        Channel counts.
+    in_channels : int
+        Input channels.
+    out_channels : int
+        Output channels.
     kernel_size : int
         Odd kernel size; padding is ``kernel_size // 2`` (output size equals input size).
     group : {'C4', 'D4'}
@@ -150,8 +154,10 @@ class LiftingConv2d(nn.Module):
 
     Parameters
     ----------
-    in_channels, out_channels : int
-        Channel counts (``out_channels`` per group element).
+    in_channels : int
+        Input channels.
+    out_channels : int
+        Output channels per group element.
     kernel_size : int
         Odd kernel size; 'same' padding.
     group : {'C4', 'D4'}
@@ -190,8 +196,10 @@ class GroupConv2d(nn.Module):
 
     Parameters
     ----------
-    in_channels, out_channels : int
-        Channel counts per group element.
+    in_channels : int
+        Input channels per group element.
+    out_channels : int
+        Output channels per group element.
     kernel_size : int
         Odd kernel size; 'same' padding.
     group : {'C4', 'D4'}
@@ -263,9 +271,9 @@ class OrbitMaxLinear(nn.Module):
     """Fully connected layer made invariant by a maximum over the transformed copies of its input.
 
     ``y = max_g (W vec(g h)) + b`` for a stack of square maps ``h`` of shape ``(N, C, S, S)`` that
-    transform with the network input (e.g. after :func:`orientation_max`). Transforming ``h`` only
-    permutes the copies, so ``y`` is exactly invariant while ``W`` still sees the full spatial
-    arrangement of ``h`` (a symmetrised weight or a global spatial pooling would lose it). The cost
+    transform with the network input (e.g. after [`orientation_max`][sklens.nn.rotation.orientation_max]).
+    Transforming ``h`` only permutes the copies, so ``y`` is exactly invariant while ``W`` still sees the full
+    spatial arrangement of ``h`` (a symmetrised weight or a global spatial pooling would lose it). The cost
     is ``|G|`` matrix products instead of one; the parameter count is that of an ordinary linear
     layer.
 

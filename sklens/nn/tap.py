@@ -1,8 +1,8 @@
 """Reading a network's features: the output of one named sub-module, recorded during a forward pass.
 
 Domain adaptation aligns the features of a source and a target batch. Networks here expose them as a
-sub-module (``features`` for sklens networks); :func:`tap_features` records that sub-module's output,
-flattened to (n, n_features), without changing the network's ``forward``.
+sub-module (``features`` for sklens networks); [`tap_features`][sklens.nn.tap.tap_features] records
+that sub-module's output, flattened to (n, n_features), without changing the network's ``forward``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ deeplenstronomy 0.0.2.3 (its last release) has defects on today's stack; each is
 8. A rejected configuration only prints its reasons and raises a bare ``ConfigFileError``: the
    printed text is captured and raised as a ``ValueError`` naming the file.
 
-The patches are applied only inside :func:`deeplenstronomy_session` and undone on exit, so a user's
+The patches are applied only inside ``deeplenstronomy_session`` and undone on exit, so a user's
 own use of deeplenstronomy in the same process sees the stock package.
 """
 

@@ -156,8 +156,8 @@ def simulate_lenses(
     ----------
     config : str or path-like
         A preset name (``'paper-source'``, ``'paper-target'``, ``'des-target'``,
-        ``'noiseless-source'``, ``'lens-finding'``; see :func:`preset_names`) or the path of a
-        deeplenstronomy YAML file. Its DATASET SIZE, SEED and OUTDIR are replaced (by ``n``, the
+        ``'noiseless-source'``, ``'lens-finding'``; see [`preset_names`][sklens.simulation.preset_names]) or
+        the path of a deeplenstronomy YAML file. Its DATASET SIZE, SEED and OUTDIR are replaced (by ``n``, the
         per-chunk seeds and a private temporary directory).
     n : int
         Number of images; exactly ``n`` come back.
@@ -285,12 +285,14 @@ def load_paper_domains(
     n_jobs : int
         Worker processes.
     cache_dir : str, path-like or None
-        Chunk cache directory, as in :func:`simulate_lenses`.
-    source, target : str or path-like
-        Presets or YAML files of the two domains. ``target='des-target'`` gives the DES conditions
+        Chunk cache directory, as in [`simulate_lenses`][sklens.simulation.simulate_lenses].
+    source : str or path-like
+        Preset or YAML file of the source domain.
+    target : str or path-like
+        Preset or YAML file of the target domain. ``target='des-target'`` gives the DES conditions
         with the corrected sky brightness instead of deeplenstronomy 0.0.2.3's.
     chunk_size : int
-        Images per chunk, as in :func:`simulate_lenses`.
+        Images per chunk, as in [`simulate_lenses`][sklens.simulation.simulate_lenses].
     progress : bool
         Show progress bars.
 

@@ -125,7 +125,7 @@ def write_chunk(path: Path, images: np.ndarray, metadata: pd.DataFrame) -> None:
 
 
 def read_chunk(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
-    """Load a chunk written by :func:`write_chunk`."""
+    """Load a chunk written by ``write_chunk``."""
     with np.load(path, allow_pickle=False) as stored:
         columns = list(stored["columns"])
         data = {}

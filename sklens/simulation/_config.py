@@ -48,7 +48,7 @@ def preset_path(name: str) -> Path:
     Parameters
     ----------
     name : str
-        One of :func:`preset_names`.
+        One of [`preset_names`][sklens.simulation.preset_names].
 
     Returns
     -------

@@ -63,13 +63,13 @@ def simulate_to_files(
     overwrite: bool = False,
     progress: bool = True,
 ) -> list[Path]:
-    """Simulate ``n`` images with :func:`simulate_lenses` and write them to ``output_dir``.
+    """Simulate ``n`` images and write them to ``output_dir``.
 
-    One dataset, one set of files named after the preset (or the YAML file's stem):
-    ``NAME.fits`` (images in the primary HDU, target and metadata in a ``CATALOG`` table; read
-    it with ``sklens.io.read_fits_dataset``) or ``NAME.npz`` (``images``, ``target``) plus
-    ``NAME.csv`` (target and metadata); always ``NAME.yaml``, the configuration used. While it
-    runs, finished chunks are kept in ``output_dir/.sklens-cache``: an interrupted run, started
+    The images are those of [`simulate_lenses`][sklens.simulation.simulate_lenses]. One dataset, one set of
+    files named after the preset (or the YAML file's stem): ``NAME.fits`` (images in the primary HDU, target
+    and metadata in a ``CATALOG`` table; read it with ``sklens.io.read_fits_dataset``) or ``NAME.npz``
+    (``images``, ``target``) plus ``NAME.csv`` (target and metadata); always ``NAME.yaml``, the configuration
+    used. While it runs, finished chunks are kept in ``output_dir/.sklens-cache``: an interrupted run, started
     again with the same arguments, resumes from them; they are removed once the files are written.
 
     Parameters
@@ -87,7 +87,7 @@ def simulate_to_files(
     file_format : {'fits', 'npz'}
         Output format.
     chunk_size : int
-        Images per chunk, as in :func:`simulate_lenses`.
+        Images per chunk, as in [`simulate_lenses`][sklens.simulation.simulate_lenses].
     overwrite : bool
         Replace existing output files; without it they make this raise before any simulation.
     progress : bool
