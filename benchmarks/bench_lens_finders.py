@@ -33,7 +33,7 @@ NETWORKS = {"plain": None, "input C4": "input", "group C4": "group"}
 def architecture(width_divisor: int) -> dict:
     return {
         "n_filters": tuple(f // width_divisor for f in PAPER_FILTERS),
-        "n_hidden": tuple(h // width_divisor for h in PAPER_HIDDEN),
+        "hidden": tuple(h // width_divisor for h in PAPER_HIDDEN),
     }
 
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     widths = architecture(args.width_divisor)
     print(
         f"{args.n} images of 3x60x60, {args.epochs} epoch(s), batch 128, {args.threads} thread(s), "
-        f"filters {widths['n_filters']}, hidden {widths['n_hidden']}"
+        f"filters {widths['n_filters']}, hidden {widths['hidden']}"
     )
     print(f"{'network':9} {'plain img/s':>12} {'sklens img/s':>13} {'time ratio':>11} {'cost vs plain':>14}")
     plain_loop(None, X[:128], y[:128], 1, widths)  # warm-up: the first run pays for torch's start-up

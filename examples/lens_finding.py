@@ -72,7 +72,7 @@ def make_models(args: argparse.Namespace) -> dict:
     """The three classifiers, with the paper's widths divided by ``args.width_divisor``."""
     common = {
         "n_filters": tuple(max(1, f // args.width_divisor) for f in PAPER_FILTERS),
-        "n_hidden": tuple(max(1, h // args.width_divisor) for h in PAPER_HIDDEN),
+        "hidden": tuple(max(1, h // args.width_divisor) for h in PAPER_HIDDEN),
         "max_epochs": args.max_epochs,
         "patience": args.patience,
         "train_split": ValidSplit(0.2, stratified=True, random_state=args.random_state),

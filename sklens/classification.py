@@ -10,6 +10,7 @@ training uses ``BCEWithLogitsLoss`` (the seed's sigmoid output with binary cross
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,8 +20,9 @@ from skorch import NeuralNetBinaryClassifier
 from skorch.callbacks import EarlyStopping, EpochScoring
 from skorch.utils import to_numpy
 
+from sklens._deprecation import DEPRECATED, renamed
 from sklens._skorch import AutoDeviceMixin, seeded_torch
-from sklens._validation import as_float_array, check_images
+from sklens._validation import as_model_input, check_images
 from sklens.nn.lensfinder import LensFinderCNN, check_image_size
 
 __all__ = ["LensClassifier", "RotInvariantLensClassifier"]
@@ -36,7 +38,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
     """HOLISMOKES-style CNN lens finder (Canameras et al. 2020), as a scikit-learn classifier.
 
     Three convolutions (kernels ``kernel_sizes``, ``n_filters`` filters, ReLU, 2 x 2 max pooling
-    after the first two), dropout, and three fully connected layers (``n_hidden``, then one sigmoid
+    after the first two), dropout, and three fully connected layers (``hidden``, then one sigmoid
     output). The defaults give 26,918,621 parameters for 3-band 60 x 60 images. Training: Adam with
     L2 weight decay, binary cross-entropy, early stopping on the loss of a stratified 20% validation
     split.
@@ -44,12 +46,12 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
     Parameters
     ----------
     module : type, default=LensFinderCNN
-        Network class; it receives ``n_channels``, ``image_size`` and the architecture parameters.
+        Network class; it receives ``in_channels``, ``image_size`` and the architecture parameters.
     n_filters : sequence of 3 int, default=(32, 64, 128)
         Filters of the three convolutions.
     kernel_sizes : sequence of 3 odd int, default=(11, 7, 3)
         Kernel sizes ('same' padding).
-    n_hidden : sequence of 2 int, default=(900, 900)
+    hidden : sequence of 2 int, default=(900, 900)
         Widths of the first two fully connected layers.
     dropout : float, default=0.5
         Dropout probability before the first fully connected layer.
@@ -75,6 +77,8 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         ``'auto'`` (CUDA when available), ``'cpu'``, ``'cuda'``, ...
     verbose : int, default=0
         Print a table of epochs when positive.
+    n_hidden : sequence of 2 int, default='deprecated'
+        Deprecated spelling of ``hidden`` (removed in 0.4).
     **kwargs
         Further skorch parameters (``train_split``, ``callbacks``, ``module__*``, ...).
 
@@ -83,10 +87,9 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
     classes_ : ndarray of shape (2,)
         The two labels seen in ``fit``, sorted; ``predict_proba[:, 1]`` is the probability of
         ``classes_[1]``.
-    n_channels_in_ : int
-        Number of bands of the training images.
-    image_size_ : tuple of int
-        ``(height, width)`` of the training images.
+    input_shape_ : tuple of int
+        ``(channels, height, width)`` of the training images (``n_channels_in_`` and ``image_size_``
+        are its deprecated parts).
     module_ : torch.nn.Module
         The trained network.
 
@@ -96,7 +99,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(40, 3, 20, 20)).astype("float32")
     >>> y = np.arange(40) % 2
-    >>> clf = LensClassifier(n_filters=(4, 4, 4), n_hidden=(8, 8), max_epochs=2, random_state=0)
+    >>> clf = LensClassifier(n_filters=(4, 4, 4), hidden=(8, 8), max_epochs=2, random_state=0)
     >>> clf.fit(X, y).predict_proba(X).shape
     (40, 2)
     """
@@ -110,7 +113,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         *,
         n_filters: Sequence[int] = (32, 64, 128),
         kernel_sizes: Sequence[int] = (11, 7, 3),
-        n_hidden: Sequence[int] = (900, 900),
+        hidden: Sequence[int] = (900, 900),
         dropout: float = 0.5,
         lr: float = 6e-4,
         weight_decay: float = 1e-4,
@@ -122,6 +125,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         random_state=None,
         device: str = "auto",
         verbose: int = 0,
+        n_hidden=DEPRECATED,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -137,6 +141,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         )
         self.n_filters = n_filters
         self.kernel_sizes = kernel_sizes
+        self.hidden = hidden
         self.n_hidden = n_hidden
         self.dropout = dropout
         self.weight_decay = weight_decay
@@ -166,17 +171,17 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
 
     def _network_kwargs(self) -> dict:
         return {
-            "n_channels": self.n_channels_in_,
-            "image_size": self.image_size_,
+            "in_channels": self.input_shape_[0],
+            "image_size": self.input_shape_[1:],
             "n_filters": tuple(self.n_filters),
             "kernel_sizes": tuple(self.kernel_sizes),
-            "n_hidden": tuple(self.n_hidden),
+            "hidden": tuple(renamed(type(self).__name__, "n_hidden", self.n_hidden, "hidden", self.hidden)),
             "dropout": self.dropout,
         }
 
     def initialize_module(self) -> LensClassifier:
         """Build the network for the image shape seen in ``fit`` (``module__*`` params override)."""
-        if not hasattr(self, "n_channels_in_"):
+        if not hasattr(self, "input_shape_"):
             raise ValueError(f"{type(self).__name__} builds its network from the training images; call fit.")
         kwargs = {**self._network_kwargs(), **self.get_params_for("module")}
         self.module_ = self.module(**kwargs)
@@ -212,8 +217,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         check_image_size(images.shape[2:], self.invariance)
         classes, target = _encode_binary_labels(y, len(images))
         self.classes_ = classes
-        self.n_channels_in_ = images.shape[1]
-        self.image_size_ = tuple(int(s) for s in images.shape[2:])
+        self.input_shape_ = tuple(int(s) for s in images.shape[1:])
         with seeded_torch(self.random_state, self.device):
             super().fit(images, target, **fit_params)
         return self
@@ -223,25 +227,27 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
     def _prediction_input(self, X) -> tuple[np.ndarray | torch.utils.data.Dataset, bool]:
         """Return ``X`` as a checked (n, C, H, W) batch and whether it was one image.
 
-        A 2-D array is one single-band image; a 3-D array is one (C, H, W) image for a multi-band
-        model and a batch of single-band images for a single-band one; a 4-D array is a batch.
-        skorch datasets (used by the internal validation) pass through unchanged.
+        The rule of every sklens estimator (``sklens._validation.as_model_input``): a 2-D array is one
+        single-band image; a 3-D array is one (C, H, W) image for a multi-band model and a batch of
+        single-band images for a single-band one; a 4-D array is a batch. skorch datasets (used by the
+        internal validation) pass through unchanged.
         """
         if isinstance(X, torch.utils.data.Dataset):
             return X, False
-        check_is_fitted(self, "n_channels_in_")
-        arr = as_float_array(X)
-        single = arr.ndim == 2 or (arr.ndim == 3 and self.n_channels_in_ > 1)
-        if single:
-            arr = arr.reshape(1, -1, *arr.shape[-2:])
-        images = check_images(arr)
-        expected = (self.n_channels_in_, *self.image_size_)
-        if images.shape[1:] != expected:
-            raise ValueError(
-                f"X has images of shape {images.shape[1:]} (channels, height, width) but "
-                f"{type(self).__name__} was fitted on {expected}."
-            )
-        return images, single
+        check_is_fitted(self, "input_shape_")
+        return as_model_input(X, self.input_shape_, type(self).__name__)
+
+    @property
+    def n_channels_in_(self) -> int:
+        """Deprecated: ``input_shape_[0]``."""
+        _warn_fitted_attribute("n_channels_in_", "input_shape_[0]")
+        return self.input_shape_[0]
+
+    @property
+    def image_size_(self) -> tuple[int, int]:
+        """Deprecated: ``input_shape_[1:]``."""
+        _warn_fitted_attribute("image_size_", "input_shape_[1:]")
+        return self.input_shape_[1:]
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities.
@@ -342,7 +348,7 @@ class RotInvariantLensClassifier(LensClassifier):
     >>> X = np.random.default_rng(0).normal(size=(40, 3, 20, 20)).astype("float32")
     >>> y = np.arange(40) % 2
     >>> clf = RotInvariantLensClassifier(
-    ...     invariance="group", n_filters=(4, 4, 4), n_hidden=(8, 8), max_epochs=1, random_state=0
+    ...     invariance="group", n_filters=(4, 4, 4), hidden=(8, 8), max_epochs=1, random_state=0
     ... ).fit(X, y)
     >>> p = clf.predict_proba(X)[:, 1]
     >>> bool(np.all(p == clf.predict_proba(np.rot90(X, 1, axes=(2, 3)))[:, 1]))
@@ -404,3 +410,12 @@ def _encode_binary_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
             f"1 = lens); got {len(classes)}: {classes[:10].tolist()}."
         )
     return classes, encoded.astype(np.float32)
+
+
+def _warn_fitted_attribute(old: str, new: str) -> None:
+    warnings.warn(
+        f"the fitted attribute {old} was replaced by {new} (the same name as the regressors') in sklens "
+        "0.2 and will be removed in 0.4.",
+        FutureWarning,
+        stacklevel=3,
+    )

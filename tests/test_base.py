@@ -149,14 +149,14 @@ ESTIMATORS_ON_META = {
     "MMDRegressor": lambda: MMDRegressor(max_epochs=1, device="meta"),
     "CORALRegressor": lambda: CORALRegressor(max_epochs=1, device="meta"),
     "LensClassifier": lambda: LensClassifier(
-        max_epochs=1, device="meta", n_filters=(2, 2, 2), n_hidden=(4, 4), train_split=None
+        max_epochs=1, device="meta", n_filters=(2, 2, 2), hidden=(4, 4), train_split=None
     ),
     "RotInvariantLensClassifier": lambda: RotInvariantLensClassifier(
         invariance="group",
         max_epochs=1,
         device="meta",
         n_filters=(2, 2, 2),
-        n_hidden=(4, 4),
+        hidden=(4, 4),
         train_split=None,
     ),
 }

@@ -7,7 +7,7 @@ import numpy as np
 from sklens import LensClassifier
 from sklens.callbacks import EpochProgressBar
 
-SMALL = {"n_filters": (2, 2, 2), "kernel_sizes": (3, 3, 3), "n_hidden": (4, 4), "random_state": 0}
+SMALL = {"n_filters": (2, 2, 2), "kernel_sizes": (3, 3, 3), "hidden": (4, 4), "random_state": 0}
 
 
 def _data(n=48):

@@ -15,11 +15,12 @@ from sklearn.preprocessing import FunctionTransformer
 from sklens import LensClassifier, RotInvariantLensClassifier
 from sklens.datasets import make_toy_lens_finding
 from sklens.metrics import rotation_spread
+from sklens.nn.lensfinder import LensFinderCNN
 
 SMALL = {
     "n_filters": (4, 8, 8),
     "kernel_sizes": (5, 3, 3),
-    "n_hidden": (16, 16),
+    "hidden": (16, 16),
     "lr": 3e-3,
     "batch_size": 32,
     "max_epochs": 10,
@@ -135,7 +136,7 @@ def test_one_image_gives_one_probability_and_label(fitted, data):
 def test_one_band_images_and_a_single_2d_image(data):
     X, y, X_test, _ = data
     clf = MODELS["group"](max_epochs=1).fit(X[:, 1], y)  # (n, H, W): one band
-    assert clf.n_channels_in_ == 1 and clf.image_size_ == (20, 20)
+    assert clf.input_shape_ == (1, 20, 20)
     assert clf.predict_proba(X_test[0, 1]).shape == (2,)
     assert clf.predict_proba(X_test[:5, 1]).shape == (5, 2)
 
@@ -197,7 +198,7 @@ def test_pipeline_with_the_fits_transformers(data):
     X, y, X_test, y_test = data
     pipe = make_pipeline(CenterCrop(16), ImageNormalizer(method="asinh"), MODELS["group"]())
     pipe.fit(X, y)
-    assert pipe[-1].image_size_ == (16, 16)
+    assert pipe[-1].input_shape_[1:] == (16, 16)
     assert pipe.score(X_test, y_test) >= 0.8
     assert rotation_spread(pipe, X_test).max == 0.0
 
@@ -260,3 +261,18 @@ def test_example_runs_in_fast_mode(capsys, tmp_path):
     assert rows["RotInvariant input C4"]["spread_max"] == 0.0
     assert rows["RotInvariant group C4"]["spread_max"] == 0.0
     assert "| model | parameters |" in capsys.readouterr().out
+
+
+def test_renamed_parameters_and_attributes_keep_working_with_a_future_warning():
+    X = np.random.default_rng(0).normal(size=(16, 1, 12, 12)).astype(np.float32)
+    old = LensClassifier(n_filters=(2, 2, 2), n_hidden=(6, 5), max_epochs=1, train_split=None)
+    with pytest.warns(FutureWarning, match="'n_hidden' was renamed 'hidden'"):
+        old.fit(X, np.arange(16) % 2)
+    assert old.module_.fcs[1].out_features == 5
+    with pytest.warns(FutureWarning, match="input_shape_"):
+        assert old.n_channels_in_ == 1
+    with pytest.warns(FutureWarning, match="input_shape_"):
+        assert old.image_size_ == (12, 12)
+    with pytest.warns(FutureWarning, match="'n_channels' was renamed 'in_channels'"):
+        net = LensFinderCNN(n_channels=2, image_size=12, n_filters=(2, 2, 2), hidden=(4, 4))
+    assert net.convs[0].in_channels == 2

@@ -37,7 +37,7 @@ def test_spread_is_the_std_of_the_four_rotated_probabilities(data):
 def test_invariant_classifier_has_zero_spread(data):
     X, y = data
     clf = RotInvariantLensClassifier(
-        n_filters=(2, 2, 2), kernel_sizes=(3, 3, 3), n_hidden=(4, 4), max_epochs=1, random_state=0
+        n_filters=(2, 2, 2), kernel_sizes=(3, 3, 3), hidden=(4, 4), max_epochs=1, random_state=0
     ).fit(X, y)
     assert rotation_spread(clf, X) == RotationSpread(mean=0.0, max=0.0)
     assert np.array_equal(rotation_std(clf, X), np.zeros(len(X)))

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sklens._deprecation import renamed
 from sklens.nn.rotation import (
     GroupConv2d,
     LiftingConv2d,
@@ -90,7 +91,7 @@ class LensFinderCNN(nn.Module):
 
     Parameters
     ----------
-    n_channels : int
+    in_channels : int
         Number of bands of the input.
     image_size : int or (int, int)
         Input height and width.
@@ -98,7 +99,7 @@ class LensFinderCNN(nn.Module):
         Filters of the three convolutions (per orientation in 'group' mode).
     kernel_sizes : sequence of 3 odd int
         Kernel sizes of the three convolutions ('same' padding).
-    n_hidden : sequence of 2 int
+    hidden : sequence of 2 int
         Widths of the first two fully connected layers; the third has one output.
     dropout : float
         Dropout probability before the first fully connected layer.
@@ -106,53 +107,62 @@ class LensFinderCNN(nn.Module):
         Plain network, seed's rotational first layer, or group convolutions (see the module doc).
     group : {'C4', 'D4'}
         Rotations only, or rotations and flips (invariant modes only).
+    n_channels : int, optional
+        Deprecated spelling of ``in_channels``.
+    n_hidden : sequence of 2 int, optional
+        Deprecated spelling of ``hidden``.
 
     Examples
     --------
-    >>> net = LensFinderCNN(3, 20, n_filters=(4, 4, 4), n_hidden=(8, 8), invariance="group")
+    >>> net = LensFinderCNN(3, 20, n_filters=(4, 4, 4), hidden=(8, 8), invariance="group")
     >>> net(torch.zeros(2, 3, 20, 20)).shape
     torch.Size([2, 1])
     """
 
     def __init__(
         self,
-        n_channels: int,
-        image_size: int | tuple[int, int],
+        in_channels: int = 3,
+        image_size: int | tuple[int, int] = 60,
         n_filters: Sequence[int] = (32, 64, 128),
         kernel_sizes: Sequence[int] = (11, 7, 3),
-        n_hidden: Sequence[int] = (900, 900),
+        hidden: Sequence[int] = (900, 900),
         dropout: float = 0.5,
         invariance: str | None = None,
         group: str = "C4",
+        *,
+        n_channels: int | None = None,
+        n_hidden: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        in_channels = renamed("LensFinderCNN", "n_channels", n_channels, "in_channels", in_channels, None)
+        hidden = renamed("LensFinderCNN", "n_hidden", n_hidden, "hidden", hidden, None)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         check_image_size(size, invariance)
-        if len(n_filters) != 3 or len(kernel_sizes) != 3 or len(n_hidden) != 2:
-            raise ValueError("n_filters and kernel_sizes need 3 entries and n_hidden 2.")
+        if len(n_filters) != 3 or len(kernel_sizes) != 3 or len(hidden) != 2:
+            raise ValueError("n_filters and kernel_sizes need 3 entries and hidden 2.")
         self.invariance = invariance
-        widths = (n_channels, *n_filters)
+        widths = (in_channels, *n_filters)
         flat_shape = (n_filters[2], _pooled_size(size[0]), _pooled_size(size[1]))
         if invariance == "group":
             self.convs = nn.ModuleList(
-                [LiftingConv2d(n_channels, n_filters[0], kernel_sizes[0], group)]
+                [LiftingConv2d(in_channels, n_filters[0], kernel_sizes[0], group)]
                 + [GroupConv2d(widths[i], widths[i + 1], kernel_sizes[i], group) for i in (1, 2)]
             )
-            first_fc: nn.Module = OrbitMaxLinear(flat_shape, n_hidden[0], group)
+            first_fc: nn.Module = OrbitMaxLinear(flat_shape, hidden[0], group)
         else:
             first = (
-                RotationalConv2d(n_channels, n_filters[0], kernel_sizes[0], group)
+                RotationalConv2d(in_channels, n_filters[0], kernel_sizes[0], group)
                 if invariance == "input"
-                else nn.Conv2d(n_channels, n_filters[0], kernel_sizes[0], padding="same")
+                else nn.Conv2d(in_channels, n_filters[0], kernel_sizes[0], padding="same")
             )
             self.convs = nn.ModuleList(
                 [first]
                 + [nn.Conv2d(widths[i], widths[i + 1], kernel_sizes[i], padding="same") for i in (1, 2)]
             )
-            first_fc = nn.Linear(flat_shape[0] * flat_shape[1] * flat_shape[2], n_hidden[0])
+            first_fc = nn.Linear(flat_shape[0] * flat_shape[1] * flat_shape[2], hidden[0])
         self.dropout = nn.Dropout(dropout)
-        self.fcs = nn.ModuleList([first_fc, nn.Linear(n_hidden[0], n_hidden[1])])
-        self.output = nn.Linear(n_hidden[1], 1)
+        self.fcs = nn.ModuleList([first_fc, nn.Linear(hidden[0], hidden[1])])
+        self.output = nn.Linear(hidden[1], 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Convolutional part: ``(N, C, H, W)`` images to ``(N, n_filters[2], H/4, W/4)`` maps."""

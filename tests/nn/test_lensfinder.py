@@ -5,7 +5,7 @@ import torch
 
 from sklens.nn.lensfinder import LensFinderCNN, check_image_size, count_parameters
 
-SMALL = {"n_filters": (4, 6, 8), "kernel_sizes": (5, 3, 3), "n_hidden": (16, 8)}
+SMALL = {"n_filters": (4, 6, 8), "kernel_sizes": (5, 3, 3), "hidden": (16, 8)}
 
 
 def test_default_network_has_about_27_million_parameters():

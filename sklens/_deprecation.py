@@ -1,0 +1,38 @@
+"""Renamed parameters: the old spelling keeps working for a release, with a ``FutureWarning``."""
+
+from __future__ import annotations
+
+import warnings
+
+#: Default of a deprecated estimator parameter, so that ``get_params`` and ``clone`` keep working.
+DEPRECATED = "deprecated"
+
+
+def renamed(owner: str, old: str, old_value, new: str, new_value, unset=DEPRECATED):
+    """Return the value to use for ``new``: ``old_value`` (with a ``FutureWarning``) when it was set.
+
+    Parameters
+    ----------
+    owner : str
+        The class whose parameter was renamed, for the message.
+    old, new : str
+        The old and the new names.
+    old_value, new_value
+        The values given under each name.
+    unset
+        The value of ``old_value`` when the old name was not used.
+
+    Examples
+    --------
+    >>> renamed("LensClassifier", "n_hidden", "deprecated", "hidden", (8, 8))
+    (8, 8)
+    """
+    if old_value is unset or (isinstance(old_value, str) and old_value == unset):
+        return new_value
+    warnings.warn(
+        f"{owner}: the parameter {old!r} was renamed {new!r} in sklens 0.2 and the old name will be "
+        f"removed in 0.4; use {new}={old_value!r}.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return old_value
