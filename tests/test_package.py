@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 import sklens
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +40,15 @@ def test_the_numpy_validation_modules_do_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
-def test_lazy_exports_resolve():
-    assert sklens.DANNRegressor.__name__ == "DANNRegressor"
-    assert set(sklens.__all__) <= set(dir(sklens))
+def test_every_public_estimator_is_exported_and_every_export_resolves():
+    import importlib
+
+    for module_name in ("sklens.regression", "sklens.classification"):
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            assert name in sklens.__all__, f"{module_name}.{name} is not exported by sklens"
+            assert getattr(sklens, name) is getattr(module, name)
+    for name in sklens.__all__:
+        assert getattr(sklens, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'NotAnEstimator'"):
+        sklens.NotAnEstimator  # noqa: B018

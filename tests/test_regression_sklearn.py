@@ -53,13 +53,22 @@ def test_save_params_and_load_params(toy, tmp_path):
     np.testing.assert_array_equal(fresh.predict(X), model.predict(X))
 
 
-def test_device_auto_resolves_to_the_available_device(toy):
-    X, y, _ = toy
-    model = CNNRegressor(**FAST).fit(X, y)
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert model.device == expected
-    assert next(model.module_.parameters()).device.type == expected
-    assert model.get_params()["device"] == "auto"
+@pytest.mark.parametrize("has_cuda", [True, False])
+def test_device_auto_resolves_to_cuda_exactly_when_it_is_available(has_cuda, monkeypatch):
+    # Which device 'auto' means is sklens's decision; CUDA's presence is the machine's, so it is set here.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: has_cuda)
+    model = CNNRegressor(**FAST)
+    assert model.device == ("cuda" if has_cuda else "cpu")
+    assert model.get_params()["device"] == "auto" and clone(model).get_params()["device"] == "auto"
+
+
+def test_an_explicit_device_reaches_every_module(toy):
+    X, y, X_tgt = toy
+    model = DANNRegressor(**{**FAST, "device": "meta"})
+    with pytest.raises(RuntimeError, match="meta"):  # training stops at the first host read
+        model.fit(X, y, X_tgt=X_tgt)
+    assert model.device == "meta"
+    assert next(model.module_.parameters()).device.type == "meta"
 
 
 def test_grid_search_over_lr_and_lambda_in_a_pipeline_with_the_packed_form(toy):
