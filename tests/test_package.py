@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 import sklens
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,3 +34,23 @@ def test_importing_sklens_and_its_io_does_not_import_torch():
 def test_lazy_exports_resolve():
     assert sklens.DANNRegressor.__name__ == "DANNRegressor"
     assert set(sklens.__all__) <= set(dir(sklens))
+
+
+def test_version_has_one_source():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"]
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "sklens.__version__"}
+
+
+def test_each_dependency_is_listed_once():
+    import re
+
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = pyproject["dependencies"] + [
+        r for extra in pyproject["optional-dependencies"].values() for r in extra if "sklens[" not in r
+    ]
+    names = [re.match(r"[A-Za-z0-9_.-]+", r).group().lower() for r in requirements]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

@@ -2,8 +2,10 @@
 
 Layout: ``<cache_dir>/<key>/`` holds ``manifest.json`` (what the key stands for) and one
 ``chunk_<index>.npz`` per finished chunk (images and metadata, no pickles). The key is a
-content hash of the configuration text, n, the seed, the chunk size and the versions of sklens,
-deeplenstronomy and lenstronomy. Every file is written under a temporary name and renamed into
+content hash of what decides the images: the configuration text, n, the seed, the chunk size and the
+versions of deeplenstronomy, lenstronomy and sklens. sklens's version stands for its adapter, whose
+patches (the sky brightness fix, the dropped first system) change the images: a release may change
+them, so a new version starts a new cache rather than risk serving stale images. Every file is written under a temporary name and renamed into
 place, so a file with a final name is always complete; an interrupted run leaves only ``*.tmp``
 files, which the next run removes before it resumes from the finished chunks.
 """
