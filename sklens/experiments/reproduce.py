@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
+from sklens._atomic import atomic_write
 from sklens.experiments.paper_config import (
     METHOD_LABELS,
     PRESETS,
@@ -287,18 +288,15 @@ def binned_fractional_residual(y_true: np.ndarray, y_pred: np.ndarray, bins=RESI
 def _save_run(run_dir: Path, model, predictions: dict, result: dict) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     arrays = {f"{d}_{k}": v for d, (y, p) in predictions.items() for k, v in (("true", y), ("pred", p))}
-    _atomic_write(run_dir / "predictions.npz", lambda f: np.savez(f, **arrays))
-    _atomic_write(run_dir / "model.pkl", lambda f: pickle.dump(model, f))
+    with atomic_write(run_dir / "predictions.npz") as temporary:
+        np.savez(temporary, **arrays)
+    with atomic_write(run_dir / "model.pkl") as temporary, temporary.open("wb") as stream:
+        pickle.dump(model, stream)
     history = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in model.history]
-    _atomic_write(run_dir / "history.json", lambda f: f.write(json.dumps(history, indent=1).encode()))
-    _atomic_write(run_dir / "result.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
+    with atomic_write(run_dir / "history.json") as temporary:
+        temporary.write_text(json.dumps(history, indent=1))
+    with atomic_write(run_dir / "result.json") as temporary:
+        temporary.write_text(json.dumps(result, indent=1))
 
 
 def summarise(runs: list[dict], methods) -> dict:

@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sklens._atomic import TEMPORARY_SUFFIX
+
 INSTALL_HINT = 'pip install "sklens[sim]"'
 CORRECTED_SKY_DISTRIBUTION = "sklens_des_sky_brightness_cps"
 NOISE_FREE_PLANES = slice(0, 3)  # lens light, lensed source light, point sources
@@ -267,7 +269,7 @@ def _private_outdir(workdir: str | os.PathLike) -> Iterator[Path]:
 
     Its name ends in ``.tmp`` so that the cache's clean-up also removes it after a hard kill.
     """
-    outdir = Path(tempfile.mkdtemp(prefix="deeplenstronomy-", suffix=".tmp", dir=workdir))
+    outdir = Path(tempfile.mkdtemp(prefix="deeplenstronomy-", suffix=TEMPORARY_SUFFIX, dir=workdir))
     try:
         yield outdir
     finally:

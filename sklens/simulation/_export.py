@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from sklens._atomic import atomic_write
 from sklens.simulation._api import DEFAULT_CHUNK_SIZE, _check_positive_int, simulate_lenses
-from sklens.simulation._cache import atomic_write, prepare_directory
+from sklens.simulation._cache import prepare_directory
 from sklens.simulation._config import preset_names
 
 FORMATS = ("fits", "npz")
@@ -33,11 +34,13 @@ def _write_npz(data: Bunch, npz_path: Path, csv_path: Path) -> None:
     arrays = {"images": data.images}
     if data.target is not None:
         arrays["target"] = data.target
-    atomic_write(npz_path, lambda stream: np.savez(stream, **arrays))
+    with atomic_write(npz_path) as temporary:
+        np.savez(temporary, **arrays)
     table = data.metadata.copy()
     if data.target is not None:
         table.insert(0, "target", data.target)
-    atomic_write(csv_path, lambda stream: table.to_csv(stream, index=False))
+    with atomic_write(csv_path) as temporary:
+        table.to_csv(temporary, index=False)
 
 
 def _write_fits(data: Bunch, path: Path) -> None:
@@ -134,7 +137,8 @@ def simulate_to_files(
     else:
         _write_npz(data, paths[0], paths[1])
     header = f"# Simulated by sklens: n={n}, random_state={data.random_state}\n"
-    atomic_write(paths[-1], lambda stream: stream.write((header + data.config).encode()))
+    with atomic_write(paths[-1]) as temporary:
+        temporary.write_text(header + data.config)
     shutil.rmtree(data.cache_path)
     cache_root = directory / CACHE_SUBDIRECTORY
     if not any(cache_root.iterdir()):  # other runs' unfinished chunks are left alone

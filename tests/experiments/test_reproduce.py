@@ -1,13 +1,15 @@
 """`sklens reproduce` end to end on a tiny configuration (real deeplenstronomy, seconds)."""
 
 import json
+import pickle
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from sklens.cli import main
 from sklens.experiments.report import draw_figure2
-from sklens.experiments.reproduce import reproduce
+from sklens.experiments.reproduce import _save_run, reproduce
 
 TINY = dict(n=24, epochs=1, seeds=2, jobs=1, progress=False)
 
@@ -91,3 +93,11 @@ def test_bad_arguments_give_a_clear_error(argv, message, tmp_path, capsys):
     assert status == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()  # refused before any simulation
+
+
+def test_a_failed_save_leaves_no_temporary_file(tmp_path):
+    predictions = {d: (np.zeros(3), np.ones(3)) for d in ("source", "target")}
+    unpicklable_model = lambda: None  # noqa: E731
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        _save_run(tmp_path / "run", unpicklable_model, predictions, {"method": "none"})
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["predictions.npz"]
