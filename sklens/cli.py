@@ -52,12 +52,18 @@ def _add_simulate(subparsers) -> None:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from sklens._validation import resolve_device
-    from sklens.experiments.reproduce import estimated_cpu_seconds, reproduce, resolve_config
+    from sklens.experiments.reproduce import (
+        check_requirements,
+        estimated_cpu_seconds,
+        reproduce,
+        resolve_config,
+    )
 
     overrides = dict(
         n=args.n, epochs=args.epochs, seeds=args.seeds, methods=args.methods, scaling=args.scaling
     )
     config = resolve_config(args.preset, **overrides)
+    check_requirements()
     if resolve_device(args.device) == "cpu":
         minutes = estimated_cpu_seconds(config, args.n_jobs) / 60
         print(

@@ -19,6 +19,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
 from sklens._atomic import atomic_write
+from sklens._optional import check_extras
 from sklens._validation import check_n_jobs, resolve_device
 from sklens.experiments.paper_config import (
     METHOD_LABELS,
@@ -55,6 +56,15 @@ def resolve_config(preset: str = "quick", **overrides) -> ReproductionConfig:
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1; got {getattr(config, name)}.")
     return config
+
+
+def check_requirements() -> None:
+    """Raise an ImportError saying what to install unless the extras a reproduction needs are there.
+
+    It simulates (extra ``sim``) and draws Figure 2 (extra ``plot``); checked before the first step,
+    so a long run does not fail at the end for want of matplotlib.
+    """
+    check_extras("sim", "plot", user="sklens reproduce")
 
 
 def _effective_n_jobs(n_jobs: int | None) -> int:
@@ -132,6 +142,7 @@ def reproduce(
     config = resolve_config(
         preset, n=n, epochs=epochs, seeds=seeds, methods=tuple(methods) if methods else None, scaling=scaling
     )
+    check_requirements()
     out = _prepare_output(out)
     data = _load_domains(config, n_jobs, Path(cache_dir) if cache_dir else out / "cache", progress)
     runs, n_trained = _run_all(config, data, out / "runs", device, n_jobs, progress)

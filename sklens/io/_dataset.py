@@ -12,6 +12,7 @@ from astropy.table import Table
 from sklearn.utils import Bunch
 
 from sklens._atomic import atomic_write
+from sklens._optional import import_optional
 from sklens.io._read import DATASET_CREATOR
 
 CATALOG_EXTNAME = "CATALOG"
@@ -299,11 +300,6 @@ def _metadata_from_columns(columns: dict[str, np.ndarray], header: fits.Header):
     if kind == "none":
         return None
     if kind == "dataframe":
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError(
-                "this file's metadata was written from a pandas DataFrame; install pandas to read it."
-            ) from exc
+        pd = import_optional("pandas", "sim", "reading metadata written from a pandas DataFrame")
         return pd.DataFrame(columns, index=pd.RangeIndex(header["NROWS"]))
     return columns

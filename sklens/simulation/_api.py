@@ -7,16 +7,20 @@ import os
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from sklens._optional import check_extras
 from sklens._validation import check_n_jobs, resolve_seed
 from sklens.simulation import _adapter, _cache
 from sklens.simulation._config import SimulationConfig, load_config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_CHUNK_SIZE = 500
 PAPER_SPLIT = (0.7, 0.9)  # train rows [0, 70%), test [70%, 90%), validation [90%, 100%)
@@ -83,6 +87,8 @@ def _run_pending(config, jobs, n_jobs, progress_bar) -> int:
 
 def _assemble(paths: list[Path], n: int) -> tuple[np.ndarray, pd.DataFrame]:
     """Read the chunks into one preallocated float32 array and one DataFrame."""
+    import pandas as pd
+
     images, metadata, start = None, [], 0
     for path in paths:
         chunk_images, chunk_metadata = _cache.read_chunk(path)
@@ -175,6 +181,7 @@ def simulate_lenses(
     n = _check_positive_int(n, "n")
     chunk_size = _check_positive_int(chunk_size, "chunk_size")
     n_jobs = check_n_jobs(n_jobs)
+    check_extras("sim", user="sklens.simulation")
     parsed = load_config(config)
     seed = resolve_seed(random_state)
     key, description = _cache.cache_key(parsed.text, n, seed, chunk_size)

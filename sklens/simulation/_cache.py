@@ -20,11 +20,14 @@ import shutil
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sklens._atomic import TEMPORARY_SUFFIX, atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CACHE_FORMAT = 1
 
@@ -109,6 +112,8 @@ def write_chunk(path: Path, images: np.ndarray, metadata: pd.DataFrame) -> None:
 
 def read_chunk(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
     """Load a chunk written by :func:`write_chunk`."""
+    import pandas as pd
+
     with np.load(path, allow_pickle=False) as stored:
         columns = list(stored["columns"])
         data = {}
