@@ -5,12 +5,10 @@ The estimators are imported lazily (PEP 562), so ``import sklens`` and light mod
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("sklens")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.1.0"
+# The one place the version is written: pyproject.toml reads it from here (setuptools' ``attr:``),
+# so a source tree and an installed copy of it cannot disagree.
+__version__ = "0.2.0"
 
 _LAZY = {
     "CNNRegressor": "sklens.regression",

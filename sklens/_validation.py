@@ -6,6 +6,7 @@ Each check raises a ``ValueError`` that names the argument and the problem befor
 from __future__ import annotations
 
 import numbers
+import secrets
 import sys
 
 import numpy as np
@@ -19,11 +20,12 @@ class NonNumericDataError(ValueError, TypeError):
 def resolve_device(device) -> str:
     """Return a concrete torch device string for ``device``.
 
-    ``'auto'`` (or ``None``) means CUDA when it is available, else the CPU.
+    ``'auto'`` (or ``None``) means CUDA when torch sees a CUDA device, else the CPU. Only then is
+    torch imported.
     """
-    import torch
-
     if device is None or device == "auto":
+        import torch
+
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
 
@@ -150,12 +152,35 @@ def as_model_input(
     )
 
 
+def check_n_jobs(n_jobs) -> int:
+    """Return ``n_jobs`` as an int, refusing 0 and non-integers (-1 means every core, as in joblib)."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer (-1 for all cores); got {n_jobs!r}.")
+    return int(n_jobs)
+
+
 def check_random_state_seed(random_state) -> int | None:
-    """Return ``random_state`` as an int seed (or None), refusing other types."""
+    """Return ``random_state`` as a non-negative int seed, or None, refusing other values.
+
+    A ``numpy.random.RandomState`` gives a seed drawn from it (which advances it). Negative ints are
+    refused, as numpy's and scikit-learn's seeds are.
+    """
     if random_state is None:
         return None
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state)
-    if isinstance(random_state, np.random.RandomState):
+        if random_state >= 0:
+            return int(random_state)
+    elif isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(np.iinfo(np.int32).max))
-    raise ValueError(f"random_state must be None, an int or a numpy RandomState; got {random_state!r}.")
+    raise ValueError(
+        f"random_state must be None, a non-negative int or a numpy RandomState; got {random_state!r}."
+    )
+
+
+def resolve_seed(random_state) -> int:
+    """Return a seed for ``random_state`` as :func:`check_random_state_seed` does, drawing one for None.
+
+    For outputs that report the seed that made them (a simulation), so that they can be remade.
+    """
+    seed = check_random_state_seed(random_state)
+    return secrets.randbits(32) if seed is None else seed

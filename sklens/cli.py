@@ -15,7 +15,7 @@ def _simulate(args: argparse.Namespace) -> int:
         args.n,
         args.output,
         random_state=args.seed,
-        n_jobs=args.jobs,
+        n_jobs=args.n_jobs,
         file_format=args.format,
         overwrite=args.overwrite,
         progress=not args.quiet,
@@ -43,7 +43,7 @@ def _add_simulate(subparsers) -> None:
     parser.add_argument("-n", type=int, required=True, help="number of images")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    parser.add_argument("--n-jobs", "--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     parser.add_argument("--format", choices=("fits", "npz"), default="fits", help="output format")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -51,36 +51,36 @@ def _add_simulate(subparsers) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from sklens.experiments.reproduce import estimated_cpu_seconds, reproduce, resolve_config
+    from sklens._validation import resolve_device
+    from sklens.experiments.reproduce import (
+        check_requirements,
+        estimated_cpu_seconds,
+        reproduce,
+        resolve_config,
+    )
 
     overrides = dict(
         n=args.n, epochs=args.epochs, seeds=args.seeds, methods=args.methods, scaling=args.scaling
     )
     config = resolve_config(args.preset, **overrides)
-    if args.device == "cpu" or (args.device == "auto" and not _cuda_available()):
-        minutes = estimated_cpu_seconds(config, args.jobs or _cpu_count()) / 60
+    check_requirements()
+    if resolve_device(args.device) == "cpu":
+        minutes = estimated_cpu_seconds(config, args.n_jobs) / 60
         print(
             f"Expected duration on this CPU: about {minutes:.0f} minutes (runs already on disk are skipped)."
         )
     result = reproduce(
-        args.preset, out=args.out, device=args.device, jobs=args.jobs, cache_dir=args.cache_dir, **overrides
+        args.preset,
+        out=args.out,
+        device=args.device,
+        n_jobs=args.n_jobs,
+        cache_dir=args.cache_dir,
+        **overrides,
     )
     print(result.paths["table"].read_text())
     for name, path in result.paths.items():
         print(f"{name}: {path}")
     return 0
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def _cpu_count() -> int:
-    import os
-
-    return os.cpu_count() or 1
 
 
 def _add_reproduce(subparsers) -> None:
@@ -107,7 +107,7 @@ def _add_reproduce(subparsers) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")
-    parser.add_argument("--jobs", type=int, help="parallel processes (default: all cores)")
+    parser.add_argument("--n-jobs", "--jobs", type=int, help="parallel processes (default: all cores)")
     parser.add_argument("--cache-dir", help="simulation cache (default: OUT/cache)")
     parser.set_defaults(handler=_reproduce)
 

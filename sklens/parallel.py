@@ -24,12 +24,9 @@ from collections.abc import Iterator
 
 import torch
 
-try:
-    from distributed.diagnostics.plugin import WorkerPlugin
-except ImportError as exc:  # pragma: no cover - the dask extra is part of the test environment
-    raise ImportError(
-        "sklens.parallel needs Dask's distributed scheduler: pip install 'sklens[dask]'."
-    ) from exc
+from sklens._optional import import_optional
+
+WorkerPlugin = import_optional("distributed.diagnostics.plugin", "dask", "sklens.parallel").WorkerPlugin
 
 __all__ = ["TorchThreads", "limit_torch_threads"]
 

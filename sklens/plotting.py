@@ -1,7 +1,7 @@
 """Plots of results: regression (predicted against true values with fractional residuals) and lens
 finding (ROC curves and rotation spread).
 
-Requires matplotlib and scipy (``pip install "sklens[plot]"``).
+Requires matplotlib (``pip install "sklens[plot]"``).
 """
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from sklens._optional import import_optional
+
 
 def _require_matplotlib():
-    try:
-        import matplotlib
+    matplotlib = import_optional("matplotlib", "plot", "sklens.plotting")
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError('plotting needs matplotlib: pip install "sklens[plot]"') from exc
     return plt
 
 

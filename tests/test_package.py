@@ -52,3 +52,23 @@ def test_every_public_estimator_is_exported_and_every_export_resolves():
         assert getattr(sklens, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'NotAnEstimator'"):
         sklens.NotAnEstimator  # noqa: B018
+
+
+def test_version_has_one_source():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"]
+    assert "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "sklens.__version__"}
+
+
+def test_each_dependency_is_listed_once():
+    import re
+
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = pyproject["dependencies"] + [
+        r for extra in pyproject["optional-dependencies"].values() for r in extra if "sklens[" not in r
+    ]
+    names = [re.match(r"[A-Za-z0-9_.-]+", r).group().lower() for r in requirements]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
+from sklens._atomic import atomic_write
 from sklens.experiments.paper_config import METHOD_LABELS, PAPER_TABLE1, ReproductionConfig
 
 FIGURE_METHODS = ("none", "dann", "mmd")
@@ -30,16 +30,14 @@ def write_report(
     if figure is None:
         paths.pop("figure")
     else:
-        tmp = paths["figure"].with_name(".figure2.tmp.png")
-        figure.savefig(tmp, dpi=110)
-        os.replace(tmp, paths["figure"])
+        with atomic_write(paths["figure"]) as temporary:
+            figure.savefig(temporary, dpi=110)
     return paths
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_write(path) as temporary:
+        temporary.write_text(text)
 
 
 def _mean_std(cell: dict) -> str:

@@ -19,6 +19,9 @@ import numpy as np
 from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
+from sklens._atomic import atomic_write
+from sklens._optional import check_extras
+from sklens._validation import check_n_jobs, resolve_device
 from sklens.experiments.paper_config import (
     METHOD_LABELS,
     PRESETS,
@@ -56,14 +59,30 @@ def resolve_config(preset: str = "quick", **overrides) -> ReproductionConfig:
     return config
 
 
-def estimated_cpu_seconds(config: ReproductionConfig, jobs: int) -> float:
+def check_requirements() -> None:
+    """Raise an ImportError saying what to install unless the extras a reproduction needs are there.
+
+    It simulates (extra ``sim``) and draws Figure 2 (extra ``plot``); checked before the first step,
+    so a long run does not fail at the end for want of matplotlib.
+    """
+    check_extras("sim", "plot", user="sklens reproduce")
+
+
+def _effective_n_jobs(n_jobs: int | None) -> int:
+    """The number of processes ``n_jobs`` stands for: None means every core, -1 too (as in joblib)."""
+    from joblib import effective_n_jobs as joblib_effective_n_jobs
+
+    return joblib_effective_n_jobs(check_n_jobs(-1 if n_jobs is None else n_jobs))
+
+
+def estimated_cpu_seconds(config: ReproductionConfig, n_jobs: int | None = None) -> float:
     """Rough duration on a CPU from measured throughputs: simulation plus every training run."""
     train_rows = 0.7 * config.n
     training = sum(
         config.seeds * config.epochs * train_rows / CPU_IMAGES_PER_SECOND[m] for m in config.methods
     )
     simulation = 2 * config.n / SIMULATED_IMAGES_PER_SECOND
-    return (training + simulation) / max(1, jobs)
+    return (training + simulation) / _effective_n_jobs(n_jobs)
 
 
 def reproduce(
@@ -76,9 +95,10 @@ def reproduce(
     methods: tuple[str, ...] | None = None,
     scaling: str | None = None,
     device: str = "auto",
-    jobs: int | None = None,
+    n_jobs: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    jobs: int | None | str = "deprecated",
 ) -> Bunch:
     """Reproduce Table 1 and Figure 2 of Swierc et al. (2023).
 
@@ -103,13 +123,18 @@ def reproduce(
         Pixel scaling, ``'per-domain'`` or ``'raw'``, instead of the preset's.
     device : str
         ``'auto'``, ``'cpu'`` or ``'cuda'``.
-    jobs : int, optional
-        Parallel processes for simulation and for training runs (default: every CPU core; one
-        training run at a time on a GPU).
+    n_jobs : int, optional
+        Parallel processes for simulation and for training runs: None (the default) or -1 uses every
+        CPU core; one training run at a time on a GPU.
     cache_dir : path-like, optional
         Simulation cache (default ``out/cache``).
     progress : bool
         Show progress bars.
+    jobs : int, optional
+        The former name of ``n_jobs``.
+
+        .. deprecated:: 0.2.0
+            ``jobs`` was renamed ``n_jobs`` (scikit-learn's name) and will be removed in 0.4.0.
 
     Returns
     -------
@@ -124,16 +149,32 @@ def reproduce(
     >>> sorted(result.summary)  # doctest: +SKIP
     ['dann', 'mmd', 'none', 'oracle']
     """
+    n_jobs = _effective_n_jobs(_renamed_jobs(n_jobs, jobs))
     config = resolve_config(
         preset, n=n, epochs=epochs, seeds=seeds, methods=tuple(methods) if methods else None, scaling=scaling
     )
+    check_requirements()
     out = _prepare_output(out)
-    jobs = jobs or os.cpu_count() or 1
-    data = _load_domains(config, jobs, Path(cache_dir) if cache_dir else out / "cache", progress)
-    runs, n_trained = _run_all(config, data, out / "runs", device, jobs, progress)
+    data = _load_domains(config, n_jobs, Path(cache_dir) if cache_dir else out / "cache", progress)
+    runs, n_trained = _run_all(config, data, out / "runs", device, n_jobs, progress)
     summary = summarise(runs, config.methods)
     paths = write_report(out, config, runs, summary, data_description=_describe(data))
     return Bunch(config=config, runs=runs, summary=summary, paths=paths, n_trained=n_trained)
+
+
+def _renamed_jobs(n_jobs: int | None, jobs) -> int | None:
+    """``n_jobs``, or the value of its deprecated name ``jobs`` with a FutureWarning."""
+    if isinstance(jobs, str) and jobs == "deprecated":
+        return n_jobs
+    if n_jobs is not None:
+        raise ValueError("pass n_jobs only: jobs is its deprecated name.")
+    warnings.warn(
+        "reproduce(jobs=...) was renamed n_jobs in sklens 0.2.0 and jobs will be removed in 0.4.0; "
+        "pass n_jobs instead.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return jobs
 
 
 def _prepare_output(out) -> Path:
@@ -147,11 +188,11 @@ def _prepare_output(out) -> Path:
     return out
 
 
-def _load_domains(config: ReproductionConfig, jobs: int, cache_dir: Path, progress: bool) -> Bunch:
+def _load_domains(config: ReproductionConfig, n_jobs: int, cache_dir: Path, progress: bool) -> Bunch:
     from sklens.simulation import load_paper_domains
 
     domains = load_paper_domains(
-        config.n, random_state=config.data_seed, n_jobs=jobs, cache_dir=cache_dir, progress=progress
+        config.n, random_state=config.data_seed, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress
     )
     scales = domain_scales(domains.source.train.images, domains.target.train.images, config.scaling)
     return Bunch(
@@ -205,15 +246,15 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
     return CNNRegressor(**common)
 
 
-def _run_all(config, data, runs_dir: Path, device: str, jobs: int, progress: bool) -> list[dict]:
+def _run_all(config, data, runs_dir: Path, device: str, n_jobs: int, progress: bool) -> list[dict]:
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     tasks = [(m, s) for s in range(config.seeds) for m in config.methods]
     done = {task: _load_run(runs_dir, *task) for task in tasks}
     pending = [task for task, result in done.items() if result is None]
-    on_gpu = device.startswith("cuda") or (device == "auto" and _cuda_available())
-    n_workers = 1 if on_gpu else max(1, min(jobs, len(pending)))
+    on_gpu = resolve_device(device).startswith("cuda")
+    n_workers = 1 if on_gpu else max(1, min(n_jobs, len(pending)))
     threads = max(1, (os.cpu_count() or 1) // n_workers)
     bar = tqdm(
         total=len(tasks), initial=len(tasks) - len(pending), desc="training runs", disable=not progress
@@ -231,12 +272,6 @@ def _run_all(config, data, runs_dir: Path, device: str, jobs: int, progress: boo
             bar.update()
     bar.close()
     return [done[task] for task in tasks], len(pending)
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _run_dir(runs_dir: Path, method: str, seed: int) -> Path:
@@ -298,18 +333,15 @@ def binned_fractional_residual(y_true: np.ndarray, y_pred: np.ndarray, bins=RESI
 def _save_run(run_dir: Path, model, predictions: dict, result: dict) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     arrays = {f"{d}_{k}": v for d, (y, p) in predictions.items() for k, v in (("true", y), ("pred", p))}
-    _atomic_write(run_dir / "predictions.npz", lambda f: np.savez(f, **arrays))
-    _atomic_write(run_dir / "model.pkl", lambda f: pickle.dump(model, f))
+    with atomic_write(run_dir / "predictions.npz") as temporary:
+        np.savez(temporary, **arrays)
+    with atomic_write(run_dir / "model.pkl") as temporary, temporary.open("wb") as stream:
+        pickle.dump(model, stream)
     history = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in model.history]
-    _atomic_write(run_dir / "history.json", lambda f: f.write(json.dumps(history, indent=1).encode()))
-    _atomic_write(run_dir / "result.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
+    with atomic_write(run_dir / "history.json") as temporary:
+        temporary.write_text(json.dumps(history, indent=1))
+    with atomic_write(run_dir / "result.json") as temporary:
+        temporary.write_text(json.dumps(result, indent=1))
 
 
 def summarise(runs: list[dict], methods) -> dict:

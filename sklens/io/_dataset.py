@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 import warnings
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from astropy.io import fits
 from astropy.table import Table
 from sklearn.utils import Bunch
 
+from sklens._atomic import atomic_write
+from sklens._optional import import_optional
 from sklens.io._read import DATASET_CREATOR
 
 CATALOG_EXTNAME = "CATALOG"
@@ -266,32 +267,9 @@ def _write_atomically(hdul: fits.HDUList, path: Path, overwrite: bool) -> None:
     """Write to a temporary name in the target directory, then move it into place."""
     if not path.parent.is_dir():
         raise FileNotFoundError(f"Cannot write '{path}': directory '{path.parent}' does not exist.")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"'{path}' exists; pass overwrite=True to replace it.")
-    # The temporary name keeps the final suffix so that astropy compresses '.gz' names.
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part{''.join(path.suffixes[-1:])}")
-    try:
+    # The temporary name keeps the final suffix, so astropy compresses a '.gz' name.
+    with atomic_write(path, overwrite=overwrite) as temporary:
         hdul.writeto(temporary, checksum=True)
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            _move_without_replacing(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _move_without_replacing(temporary: Path, path: Path) -> None:
-    """Link ``temporary`` to ``path`` only if ``path`` does not exist (atomic on POSIX)."""
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        raise FileExistsError(
-            f"'{path}' was created while writing; pass overwrite=True to replace it."
-        ) from None
-    except OSError:  # file systems without hard links: a check-then-replace is the best available
-        if path.exists():
-            raise FileExistsError(f"'{path}' exists; pass overwrite=True to replace it.") from None
-        os.replace(temporary, path)
 
 
 def _dataset_hdus(hdul: fits.HDUList, path: Path) -> tuple[fits.PrimaryHDU, fits.BinTableHDU]:
@@ -322,11 +300,6 @@ def _metadata_from_columns(columns: dict[str, np.ndarray], header: fits.Header):
     if kind == "none":
         return None
     if kind == "dataframe":
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError(
-                "this file's metadata was written from a pandas DataFrame; install pandas to read it."
-            ) from exc
+        pd = import_optional("pandas", "sim", "reading metadata written from a pandas DataFrame")
         return pd.DataFrame(columns, index=pd.RangeIndex(header["NROWS"]))
     return columns

@@ -1,7 +1,8 @@
 """Simulated lens datasets made with deeplenstronomy: presets, a cache and parallel generation.
 
-Importing this package does not import deeplenstronomy; the first simulation does (install it with
-``pip install "sklens[sim]"``). See ``docs/simulation.md``.
+Importing this package and listing its presets need only the core install; simulating needs the
+``sim`` extra (``pip install "sklens[sim]"``): deeplenstronomy is imported by the first simulation,
+pandas and pyyaml where they are used. See ``docs/simulation.md``.
 """
 
 from sklens.simulation._api import load_paper_domains, simulate_lenses

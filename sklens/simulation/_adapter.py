@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import io
 import math
 import os
@@ -40,12 +39,16 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import yaml
 
-INSTALL_HINT = 'pip install "sklens[sim]"'
+from sklens._atomic import TEMPORARY_SUFFIX
+from sklens._optional import import_optional
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 CORRECTED_SKY_DISTRIBUTION = "sklens_des_sky_brightness_cps"
 NOISE_FREE_PLANES = slice(0, 3)  # lens light, lensed source light, point sources
 
@@ -68,24 +71,17 @@ def preserved_global_state() -> Iterator[None]:
 def _modules() -> dict:
     """Import deeplenstronomy and the modules patched here, leaving the caller's state alone."""
     with preserved_global_state():
-        try:
-            modules = {
-                name: importlib.import_module(name)
-                for name in (
-                    "deeplenstronomy.deeplenstronomy",
-                    "deeplenstronomy.image_generator",
-                    "deeplenstronomy.distributions",
-                    "deeplenstronomy.input_reader",
-                    "deeplenstronomy.check",
-                    "lenstronomy.Util.data_util",
-                )
-            }
-        except ImportError as exc:
-            raise ImportError(
-                f"sklens.simulation needs deeplenstronomy and its pinned dependencies ({exc}). "
-                f"Install them with: {INSTALL_HINT}"
-            ) from exc
-    return modules
+        return {
+            name: import_optional(name, "sim", "sklens.simulation")
+            for name in (
+                "deeplenstronomy.deeplenstronomy",
+                "deeplenstronomy.image_generator",
+                "deeplenstronomy.distributions",
+                "deeplenstronomy.input_reader",
+                "deeplenstronomy.check",
+                "lenstronomy.Util.data_util",
+            )
+        }
 
 
 def ensure_available() -> None:
@@ -208,6 +204,8 @@ def _dataset_size(geometry: dict, counts: dict[str, int]) -> int:
 
 def _write_config(config: dict, size: int, seed: int, outdir: Path) -> Path:
     """Write the configuration of one run, with its SIZE, SEED and private OUTDIR, as YAML."""
+    import yaml
+
     run_config = dict(config)
     run_config["DATASET"] = dict(config["DATASET"])
     parameters = dict(config["DATASET"].get("PARAMETERS") or {})
@@ -267,7 +265,7 @@ def _private_outdir(workdir: str | os.PathLike) -> Iterator[Path]:
 
     Its name ends in ``.tmp`` so that the cache's clean-up also removes it after a hard kill.
     """
-    outdir = Path(tempfile.mkdtemp(prefix="deeplenstronomy-", suffix=".tmp", dir=workdir))
+    outdir = Path(tempfile.mkdtemp(prefix="deeplenstronomy-", suffix=TEMPORARY_SUFFIX, dir=workdir))
     try:
         yield outdir
     finally:
@@ -308,6 +306,8 @@ def simulate(
     metadata : pandas.DataFrame
         One row per image, one column per drawn parameter and band.
     """
+    import pandas as pd
+
     geometry = config["GEOMETRY"]
     counts = configuration_counts(geometry, n_images)
     with deeplenstronomy_session() as modules, _private_outdir(workdir) as outdir:

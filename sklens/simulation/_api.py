@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import numbers
 import os
-import secrets
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from sklens._optional import check_extras
+from sklens._validation import check_n_jobs, resolve_seed
 from sklens.simulation import _adapter, _cache
 from sklens.simulation._config import SimulationConfig, load_config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_CHUNK_SIZE = 500
 PAPER_SPLIT = (0.7, 0.9)  # train rows [0, 70%), test [70%, 90%), validation [90%, 100%)
@@ -26,30 +30,6 @@ def _check_positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     return int(value)
-
-
-def _check_n_jobs(n_jobs) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer (-1 for all cores); got {n_jobs!r}.")
-    return int(n_jobs)
-
-
-def _resolve_seed(random_state) -> int:
-    """A non-negative int seed for ``random_state``; None draws fresh entropy.
-
-    Unlike ``sklens._validation.check_random_state_seed`` (None means "do not seed"), a simulation
-    always needs a seed, and the one drawn here is reported in the result so the set can be remade.
-    """
-    if random_state is None:
-        return secrets.randbits(32)
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(np.iinfo(np.int32).max))
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state >= 0:
-            return int(random_state)
-    raise ValueError(
-        f"random_state must be None, a non-negative int or a numpy RandomState; got {random_state!r}."
-    )
 
 
 def chunk_seed(seed: int, index: int) -> int:
@@ -107,6 +87,8 @@ def _run_pending(config, jobs, n_jobs, progress_bar) -> int:
 
 def _assemble(paths: list[Path], n: int) -> tuple[np.ndarray, pd.DataFrame]:
     """Read the chunks into one preallocated float32 array and one DataFrame."""
+    import pandas as pd
+
     images, metadata, start = None, [], 0
     for path in paths:
         chunk_images, chunk_metadata = _cache.read_chunk(path)
@@ -198,9 +180,10 @@ def simulate_lenses(
     """
     n = _check_positive_int(n, "n")
     chunk_size = _check_positive_int(chunk_size, "chunk_size")
-    n_jobs = _check_n_jobs(n_jobs)
+    n_jobs = check_n_jobs(n_jobs)
+    check_extras("sim", user="sklens.simulation")
     parsed = load_config(config)
-    seed = _resolve_seed(random_state)
+    seed = resolve_seed(random_state)
     key, description = _cache.cache_key(parsed.text, n, seed, chunk_size)
     with ExitStack() as stack:
         if cache_dir is None:
@@ -311,7 +294,7 @@ def load_paper_domains(
     ((14, 1, 40, 40), (4, 1, 40, 40))
     """
     options = dict(
-        random_state=_resolve_seed(random_state),
+        random_state=resolve_seed(random_state),
         n_jobs=n_jobs,
         cache_dir=cache_dir,
         chunk_size=chunk_size,

@@ -2,10 +2,13 @@
 
 Layout: ``<cache_dir>/<key>/`` holds ``manifest.json`` (what the key stands for) and one
 ``chunk_<index>.npz`` per finished chunk (images and metadata, no pickles). The key is a
-content hash of the configuration text, n, the seed, the chunk size and the versions of sklens,
-deeplenstronomy and lenstronomy. Every file is written under a temporary name and renamed into
-place, so a file with a final name is always complete; an interrupted run leaves only ``*.tmp``
-files, which the next run removes before it resumes from the finished chunks.
+content hash of what decides the images: the configuration text, n, the seed, the chunk size and the
+versions of deeplenstronomy, lenstronomy and sklens. sklens's version stands for its adapter, whose
+patches (the sky brightness fix, the dropped first system) change the images: a release may change
+them, so a new version starts a new cache rather than risk serving stale images. Every file is
+written under a temporary name and renamed into place (:func:`sklens._atomic.atomic_write`), so a
+file with a final name is always complete; an interrupted run leaves only files marked ``.tmp``,
+which the next run removes before it resumes from the finished chunks.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+from sklens._atomic import TEMPORARY_SUFFIX, atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CACHE_FORMAT = 1
-TEMPORARY_SUFFIX = ".tmp"
 
 
 def _package_version(name: str) -> str:
@@ -69,32 +75,11 @@ def prepare_directory(directory: str | os.PathLike) -> Path:
     return path
 
 
-def temporary_name(path: Path) -> Path:
-    """A fresh name next to ``path`` for writing before ``os.replace`` (ends in ``.tmp``)."""
-    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(binary_file_object)`` on a temporary file next to ``path``, then rename it.
-
-    The temporary file is created like any other (the umask applies), so the final file has
-    ordinary permissions; on any failure it is removed and ``path`` is left as it was.
-    """
-    temporary = temporary_name(path)
-    try:
-        with temporary.open("xb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_manifest(directory: Path, description: dict, config_text: str) -> None:
     """Record what the cache key stands for, for people looking into the cache."""
     content = dict(description, config=config_text)
-    blob = json.dumps(content, indent=2).encode()
-    atomic_write(directory / "manifest.json", lambda stream: stream.write(blob))
+    with atomic_write(directory / "manifest.json") as temporary:
+        temporary.write_text(json.dumps(content, indent=2))
 
 
 def chunk_path(directory: Path, index: int) -> Path:
@@ -106,7 +91,7 @@ def remove_temporaries(directory: Path) -> list[Path]:
 
     These are half-written files and deeplenstronomy's private working directories.
     """
-    leftovers = sorted(directory.glob(f"*{TEMPORARY_SUFFIX}"))
+    leftovers = sorted(directory.glob(f"*{TEMPORARY_SUFFIX}*"))
     for path in leftovers:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -121,11 +106,14 @@ def write_chunk(path: Path, images: np.ndarray, metadata: pd.DataFrame) -> None:
     for i, column in enumerate(metadata.columns):
         values = metadata[column].to_numpy()
         arrays[f"column_{i}"] = values.astype(str) if values.dtype == object else values
-    atomic_write(path, lambda stream: np.savez(stream, **arrays))
+    with atomic_write(path) as temporary:
+        np.savez(temporary, **arrays)
 
 
 def read_chunk(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
     """Load a chunk written by ``write_chunk``."""
+    import pandas as pd
+
     with np.load(path, allow_pickle=False) as stored:
         columns = list(stored["columns"])
         data = {}

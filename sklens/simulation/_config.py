@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 DEFAULT_TARGET = "PLANE_1-OBJECT_1-MASS_PROFILE_1-theta_E-{band}"
 IMAGE_MODES = ("observed", "noiseless")
 REQUIRED_SECTIONS = ("DATASET", "IMAGE", "SURVEY", "SPECIES", "GEOMETRY")
@@ -88,6 +86,8 @@ def load_config(config: str | os.PathLike) -> SimulationConfig:
         Unknown preset, missing file, invalid YAML, a missing section or a bad SKLENS section;
         the message names the file.
     """
+    import yaml
+
     text, source = _read_text(config)
     try:
         parsed = yaml.safe_load(text)

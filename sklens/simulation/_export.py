@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from sklens._atomic import atomic_write
+from sklens._optional import check_extras
 from sklens.simulation._api import DEFAULT_CHUNK_SIZE, _check_positive_int, simulate_lenses
-from sklens.simulation._cache import atomic_write, prepare_directory
+from sklens.simulation._cache import prepare_directory
 from sklens.simulation._config import preset_names
 
 FORMATS = ("fits", "npz")
@@ -33,22 +35,13 @@ def _write_npz(data: Bunch, npz_path: Path, csv_path: Path) -> None:
     arrays = {"images": data.images}
     if data.target is not None:
         arrays["target"] = data.target
-    atomic_write(npz_path, lambda stream: np.savez(stream, **arrays))
+    with atomic_write(npz_path) as temporary:
+        np.savez(temporary, **arrays)
     table = data.metadata.copy()
     if data.target is not None:
         table.insert(0, "target", data.target)
-    atomic_write(csv_path, lambda stream: table.to_csv(stream, index=False))
-
-
-def _write_fits(data: Bunch, path: Path) -> None:
-    try:
-        from sklens.io import write_fits
-    except ImportError as exc:
-        raise ImportError(
-            f"FITS output needs sklens.io.write_fits, which this sklens lacks ({exc}); "
-            "use file_format='npz' (--format npz)."
-        ) from exc
-    write_fits(path, data.images, target=data.target, metadata=data.metadata)
+    with atomic_write(csv_path) as temporary:
+        table.to_csv(temporary, index=False)
 
 
 def simulate_to_files(
@@ -110,6 +103,7 @@ def simulate_to_files(
     if file_format not in FORMATS:
         raise ValueError(f"file_format must be one of {FORMATS}; got {file_format!r}.")
     _check_positive_int(n, "n")
+    check_extras("sim", user="sklens.simulation")
     directory = prepare_directory(output_dir)
     paths = _output_paths(directory, _output_stem(config), file_format)
     existing = [str(p) for p in paths if p.exists()]
@@ -128,13 +122,16 @@ def simulate_to_files(
         progress=progress,
     )
     if file_format == "fits":
+        from sklens.io import write_fits  # astropy.table: imported only when writing FITS
+
         if overwrite:
             paths[0].unlink(missing_ok=True)
-        _write_fits(data, paths[0])
+        write_fits(paths[0], data.images, target=data.target, metadata=data.metadata)
     else:
         _write_npz(data, paths[0], paths[1])
     header = f"# Simulated by sklens: n={n}, random_state={data.random_state}\n"
-    atomic_write(paths[-1], lambda stream: stream.write((header + data.config).encode()))
+    with atomic_write(paths[-1]) as temporary:
+        temporary.write_text(header + data.config)
     shutil.rmtree(data.cache_path)
     cache_root = directory / CACHE_SUBDIRECTORY
     if not any(cache_root.iterdir()):  # other runs' unfinished chunks are left alone

@@ -1,15 +1,17 @@
 """`sklens reproduce` end to end on a tiny configuration (real deeplenstronomy, seconds)."""
 
 import json
+import pickle
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from sklens.cli import main
 from sklens.experiments.report import draw_figure2
-from sklens.experiments.reproduce import reproduce
+from sklens.experiments.reproduce import _save_run, reproduce
 
-TINY = dict(n=24, epochs=1, seeds=2, jobs=1, progress=False)
+TINY = dict(n=24, epochs=1, seeds=2, n_jobs=1, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +76,16 @@ def test_rerun_skips_finished_runs(tiny_run):
     assert second.summary["mmd"] == first.summary["mmd"]
 
 
+def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):
+    out, first = tiny_run
+    options = {k: v for k, v in TINY.items() if k != "n_jobs"}
+    with pytest.warns(FutureWarning, match="renamed n_jobs"):
+        again = reproduce(out=out, jobs=1, **options)
+    assert again.n_trained == 0 and again.summary == first.summary
+    with pytest.raises(ValueError, match="pass n_jobs only"):
+        reproduce(out=out, jobs=1, **TINY)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -81,6 +93,8 @@ def test_rerun_skips_finished_runs(tiny_run):
         (["--methods", "none,magic"], "unknown methods ['magic']"),
         (["--n", "5"], "too small for the 70/10/20 split"),
         (["--epochs", "0"], "epochs must be at least 1"),
+        (["--n-jobs", "0"], "n_jobs must be a non-zero integer"),
+        (["--jobs", "0"], "n_jobs must be a non-zero integer"),
     ],
 )
 def test_bad_arguments_give_a_clear_error(argv, message, tmp_path, capsys):
@@ -91,3 +105,11 @@ def test_bad_arguments_give_a_clear_error(argv, message, tmp_path, capsys):
     assert status == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()  # refused before any simulation
+
+
+def test_a_failed_save_leaves_no_temporary_file(tmp_path):
+    predictions = {d: (np.zeros(3), np.ones(3)) for d in ("source", "target")}
+    unpicklable_model = lambda: None  # noqa: E731
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        _save_run(tmp_path / "run", unpicklable_model, predictions, {"method": "none"})
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["predictions.npz"]
