@@ -65,8 +65,7 @@ def seeded_torch(random_state, device="cpu", stream: int = 0) -> Iterator[None]:
     if seed is None:
         yield
         return
-    if stream:
-        seed = int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+    seed = stream_seed(seed, stream)
     gpus = _cuda_indices(device)
     with torch.random.fork_rng(devices=gpus):
         torch.random.default_generator.manual_seed(seed)
@@ -74,6 +73,11 @@ def seeded_torch(random_state, device="cpu", stream: int = 0) -> Iterator[None]:
             with torch.cuda.device(index):
                 torch.cuda.manual_seed(seed)
         yield
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """The seed of stream ``stream`` of ``seed``: ``seed`` itself for stream 0, else an independent one."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0]) if stream else seed
 
 
 def _cuda_indices(device) -> list[int]:

@@ -26,13 +26,14 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 
-from sklens._skorch import AutoDeviceMixin, seeded_torch
-from sklens._validation import as_model_input
+from sklens._skorch import AutoDeviceMixin, seeded_torch, stream_seed
+from sklens._validation import as_model_input, check_random_state_seed
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed, target_rows
 from sklens.exceptions import NoTargetDataWarning
+from sklens.nn.ensemble import MemberLosses, stack_networks
 from sklens.nn.networks import default_network
-from sklens.nn.sampling import TargetSampler
+from sklens.nn.sampling import MemberBatches, TargetSampler, member_random_stream
 from sklens.nn.tap import feature_dimension, tap_features
 
 __all__ = ["DomainAdaptiveRegressor"]
@@ -88,6 +89,12 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         Print a table of epochs when positive.
     lambda_da : float
         Weight of the adaptation loss (>= 0).
+    n_members : int
+        Members of a deep ensemble trained together in one vectorised network (see
+        [`sklens.nn.ensemble`][sklens.nn.ensemble]). Member k is initialised, shuffled and given target
+        batches as a separate fit with ``random_state + k`` would be; ``predict`` returns the members'
+        mean, ``predict(X, return_std=True)`` their spread too, ``predict_members`` each member's.
+        The history's loss terms are the members' mean, ``*_spread`` their standard deviation.
     **kwargs
         Further skorch parameters (e.g. ``module__hidden=(32,)``, ``optimizer__weight_decay=1e-4``).
     """
@@ -101,6 +108,7 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "lambda_da": [Interval(Real, 0, None, closed="left")],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "device": [str, torch.device, None],
         "verbose": ["verbose"],
@@ -122,6 +130,7 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         random_state=None,
         verbose: int = 0,
         lambda_da: float = 1.0,
+        n_members: int = 1,
         **kwargs,
     ) -> None:
         kwargs.setdefault("iterator_train__shuffle", True)
@@ -141,6 +150,7 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         self.feature_layer = feature_layer
         self.random_state = random_state
         self.lambda_da = lambda_da
+        self.n_members = n_members
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", its private bookkeeping included.
@@ -167,22 +177,50 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         callbacks = list(super().get_default_callbacks())
         scoring = [
             (name, PassthroughScoring(name=name, on_train=True))
-            for name in ("task_loss", "adaptation_loss", "lambda_da")
+            for name in (
+                "task_loss",
+                "adaptation_loss",
+                "lambda_da",
+                "task_loss_spread",
+                "adaptation_loss_spread",
+            )
         ]
         guard = [("finite_loss", FiniteLossCheck())]
         return callbacks[:-1] + scoring + guard + callbacks[-1:]
 
     def initialize_module(self):
-        if self.module is None:
-            self.module_ = default_network(
-                self.input_shape_, self.n_outputs_, **self.get_params_for("module")
-            )
-        else:
-            super().initialize_module()
+        if self.n_members > 1:
+            self._initialize_members()
+            return self
+        self.module_ = self._build_network()
         # The network is still where it was built (skorch moves it to self.device afterwards).
         n_features = feature_dimension(self.module_, self.feature_layer, self.input_shape_)
         self.adaptation_loss_ = self.make_adaptation_loss(n_features)
         return self
+
+    def _build_network(self) -> nn.Module:
+        if self.module is None:
+            return default_network(self.input_shape_, self.n_outputs_, **self.get_params_for("module"))
+        return self.initialized_instance(self.module, self.get_params_for("module"))
+
+    def _initialize_members(self) -> None:
+        """Build each member as its own fit would, from its own seed, then stack them."""
+        if isinstance(self.module, nn.Module):
+            raise ValueError(
+                f"n_members={self.n_members} builds each member from its own seed, so module must be a "
+                "class (or None), not an instance."
+            )
+        networks, losses, states = [], [], []
+        with torch.random.fork_rng(devices=[]):
+            for seed in self.member_seeds_:
+                torch.random.default_generator.manual_seed(seed)
+                networks.append(self._build_network())
+                n_features = feature_dimension(networks[-1], self.feature_layer, self.input_shape_)
+                losses.append(self.make_adaptation_loss(n_features))
+                states.append(torch.get_rng_state())
+        self.module_ = stack_networks(networks, self.feature_layer, len(self.input_shape_))
+        self.adaptation_loss_ = None if losses[0] is None else MemberLosses(losses)
+        self.member_rng_states_ = states
 
     def get_params_for_optimizer(self, prefix: str, named_parameters) -> tuple[list, dict]:
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
@@ -213,10 +251,11 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         self._validate_params()
         X_src, y_src, X_tgt = split_packed(X, y, X_tgt)
         resume = self.warm_start and self.initialized_
-        with seeded_torch(self.random_state, self.device, stream=len(self.history) if resume else 0):
+        stream = len(self.history) if resume else 0
+        with seeded_torch(self.random_state, self.device, stream=stream):
             if not resume:
                 self._initialize_for(X_src, y_src, np.asarray(y).ndim)
-            self._train(X_src, y_src, X_tgt, **fit_params)
+            self._train(X_src, y_src, X_tgt, stream=stream, **fit_params)
         return self
 
     def partial_fit(self, X, y=None, classes=None, X_tgt=None, **fit_params):
@@ -249,7 +288,7 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         with seeded_torch(self.random_state, self.device, stream=stream):
             if not self.initialized_:
                 self._initialize_for(X_src, y_src, np.asarray(y).ndim)
-            self._train(X_src, y_src, X_tgt, classes=classes, **fit_params)
+            self._train(X_src, y_src, X_tgt, stream=stream, classes=classes, **fit_params)
         return self
 
     def _validate_params(self) -> None:
@@ -263,10 +302,23 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         self.n_features_in_ = int(np.prod(self.input_shape_))
         self.n_outputs_ = y_src.shape[1]
         self.y_ndim_ = y_ndim
+        self.member_seeds_ = self._member_seeds() if self.n_members > 1 else None
         self.initialize()
 
-    def _train(self, X_src: np.ndarray, y_src: np.ndarray, X_tgt: np.ndarray | None, **fit_params) -> None:
-        """skorch's training loop on validated source rows, drawing target batches from ``X_tgt``."""
+    def _member_seeds(self) -> list[int]:
+        """``random_state + k`` for member k (a seed drawn from torch's generator when None)."""
+        seed = check_random_state_seed(self.random_state)
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - self.n_members, (1,)))
+        return [seed + k for k in range(self.n_members)]
+
+    def _train(
+        self, X_src: np.ndarray, y_src: np.ndarray, X_tgt: np.ndarray | None, stream: int = 0, **fit_params
+    ) -> None:
+        """skorch's training loop on validated source rows, drawing target batches from ``X_tgt``.
+
+        ``stream`` is the random stream of this call (the epochs trained before it).
+        """
         as_model_input(X_src, self.input_shape_, type(self).__name__)
         if X_tgt is None and self.adaptation_loss_ is not None:
             warnings.warn(
@@ -276,14 +328,39 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
                 stacklevel=3,
             )
         self.n_target_rows_ = 0 if X_tgt is None else len(X_tgt)
-        seed = int(torch.randint(0, 2**31 - 1, (1,)))
-        self.target_sampler_ = None if X_tgt is None else TargetSampler(X_tgt, seed)
+        if self.n_members > 1:
+            self._start_member_streams(stream)
+            seeds = [self._draw_member_seed(k) for k in range(self.n_members)]
+            self.target_sampler_ = None if X_tgt is None else [TargetSampler(X_tgt, s) for s in seeds]
+        else:
+            seed = int(torch.randint(0, 2**31 - 1, (1,)))
+            self.target_sampler_ = None if X_tgt is None else TargetSampler(X_tgt, seed)
         try:
             super().partial_fit(X_src, y_src, **fit_params)
         finally:
             self.target_sampler_ = None
 
+    def _start_member_streams(self, stream: int) -> None:
+        """Seed each member's stream as ``seeded_torch`` seeds a single fit's, for a seeded resume."""
+        if stream and self.random_state is not None:
+            self.member_rng_states_ = [
+                torch.Generator().manual_seed(stream_seed(seed, stream)).get_state()
+                for seed in self.member_seeds_
+            ]
+
+    def _draw_member_seed(self, k: int) -> int:
+        with member_random_stream(self.member_rng_states_, k):
+            return int(torch.randint(0, 2**31 - 1, (1,)))
+
+    def get_iterator(self, dataset, training: bool = False):
+        iterator = super().get_iterator(dataset, training=training)
+        if training and self.n_members > 1:
+            return MemberBatches(iterator, self.member_rng_states_)
+        return iterator
+
     def train_step_single(self, batch, **fit_params):
+        if self.n_members > 1:
+            return self._member_step(batch)
         Xi, yi = unpack_data(batch)
         if self.adaptation_loss_ is None or self.target_sampler_ is None:
             step = super().train_step_single(batch, **fit_params)
@@ -306,6 +383,35 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         self.history.record_batch("lambda_da", float(self.lambda_da))
         return {"loss": loss, "y_pred": y_pred}
 
+    def _member_step(self, batch) -> dict:
+        """The training step of an ensemble: the members' batches side by side, one pass, each
+        member's loss on its own rows; their sum is minimised, so each member gets its own gradient."""
+        Xi, yi = (to_tensor(part, device=self.device) for part in unpack_data(batch))
+        self._set_training(True)
+        n_src = len(Xi)
+        adapts = self.adaptation_loss_ is not None and self.target_sampler_ is not None
+        if adapts:
+            Xt = torch.stack([sampler.draw(n_src) for sampler in self.target_sampler_], dim=1)
+            Xi_all = torch.cat([Xi, Xt.to(self.device)])
+        features, outputs = self.module_.forward_features(Xi_all if adapts else Xi)
+        y_pred = outputs[:n_src]
+        terms = {
+            "task_loss": torch.stack(
+                [self.get_loss(y_pred[:, k], yi[:, k], training=True) for k in range(self.n_members)]
+            )
+        }
+        if adapts and n_src >= self.adaptation_loss_.min_rows:
+            terms["adaptation_loss"] = self.adaptation_loss_(features[:n_src], features[n_src:])
+        member_losses = terms["task_loss"] + self.lambda_da * terms.get("adaptation_loss", 0.0)
+        member_losses.sum().backward()
+        for name, term in terms.items():
+            values = term.detach()
+            self.history.record_batch(name, values.mean().item())
+            self.history.record_batch(f"{name}_spread", values.std(unbiased=False).item())
+        if adapts:
+            self.history.record_batch("lambda_da", float(self.lambda_da))
+        return {"loss": member_losses.mean(), "y_pred": y_pred}
+
     # ----------------------------------------------------------------------------------- predicting
     @available_if(lambda self: False)
     def predict_proba(self, X):
@@ -321,28 +427,51 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         self.check_is_fitted()
         return as_model_input(X, self.input_shape_, type(self).__name__)
 
-    def predict(self, X) -> np.ndarray:
-        """Predict the targets of ``X``.
+    def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predict the targets of ``X``: the members' mean for an ensemble.
 
         Parameters
         ----------
         X : array-like of shape (n, C, H, W), (n, H, W), (n, n_features), or one image (C, H, W)/(H, W)
             Inputs of the fitted shape. A 3-D array is one image for a multi-band model and a batch of
             one-band images for a one-band model.
+        return_std : bool
+            Also return the standard deviation across the ensemble's members (0 for one member).
+
+        Returns
+        -------
+        y_pred : numpy.ndarray
+            Shape (n,) when the model was fitted on a 1-D ``y``, else (n, k); for one image, the batch
+            axis is dropped: a float, or shape (k,).
+        y_std : numpy.ndarray
+            With ``return_std``: the members' standard deviation, of the same shape.
+        """
+        members = self.predict_members(X)
+        mean = members.mean(axis=0)
+        return (mean, members.std(axis=0)) if return_std else mean
+
+    def predict_members(self, X) -> np.ndarray:
+        """Every member's predictions of ``X``.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs as for ``predict``.
 
         Returns
         -------
         numpy.ndarray
-            Shape (n,) when the model was fitted on a 1-D ``y``, else (n, k); for one image, the batch
-            axis is dropped: a float, or shape (k,).
+            Shape (n_members, n) when the model was fitted on a 1-D ``y``, else (n_members, n, k); for
+            one image, (n_members,) or (n_members, k).
         """
         X, single = self._as_model_input(X)
         # skorch's DataLoader draws a seed from torch's global generator; keep the caller's stream.
         with torch.random.fork_rng(devices=[]):
             y_pred = self.forward(X, training=False, device="cpu").numpy().astype(np.float64)
+        members = y_pred[None] if self.n_members == 1 else y_pred.transpose(1, 0, 2)
         if self.y_ndim_ == 1:
-            y_pred = y_pred.ravel()
-        return y_pred[0] if single else y_pred
+            members = members[..., 0]
+        return members[:, 0] if single else members
 
     def score(self, X, y, sample_weight=None) -> float:
         """R^2 over every row whose ``y`` is not NaN (target rows of the packed form are ignored).
@@ -383,7 +512,7 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
 
         Returns
         -------
-        numpy.ndarray of shape (n, n_features)
+        numpy.ndarray of shape (n, n_features), or (n_members, n, n_features) for an ensemble
             The features, computed in evaluation mode; the network's mode is left as it was.
         """
         X, _ = self._as_model_input(X)
@@ -391,9 +520,18 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
         self.module_.eval()
         step = max(self.batch_size, 256)
         try:
-            with torch.no_grad(), tap_features(self.module_, self.feature_layer) as tapped:
-                for start in range(0, len(X), step):
-                    self.module_(to_tensor(X[start : start + step], self.device))
+            with torch.no_grad():
+                parts = [
+                    self._features(to_tensor(X[i : i + step], self.device)) for i in range(0, len(X), step)
+                ]
         finally:
             self.module_.train(was_training)
-        return np.concatenate([t.cpu().numpy() for t in tapped])
+        features = np.concatenate(parts)
+        return features if self.n_members == 1 else features.transpose(1, 0, 2)
+
+    def _features(self, x: torch.Tensor) -> np.ndarray:
+        if self.n_members > 1:
+            return self.module_.forward_features(x)[0].cpu().numpy()
+        with tap_features(self.module_, self.feature_layer) as tapped:
+            self.module_(x)
+        return tapped[0].cpu().numpy()

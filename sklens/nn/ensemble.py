@@ -1,11 +1,12 @@
 """Ensembles trained in one pass: K networks of one architecture as one vectorised network.
 
-:func:`stack_networks` turns K independently initialised networks into one module whose layers hold
-the K members side by side: convolutions become grouped convolutions (member k owns group k),
-BatchNorm keeps one set of statistics per member's channels, linear layers become batched matrix
-products. Every member computes exactly what it would alone, in one pass over the data. Networks
-built of other layers are stacked as a plain list of members (:class:`MemberList`), computed one
-after the other: the same results, without the speed.
+[`stack_networks`][sklens.nn.ensemble.stack_networks] turns K independently initialised networks
+into one module whose layers hold the K members side by side: convolutions become grouped
+convolutions (member k owns group k), BatchNorm keeps one set of statistics per member's channels,
+linear layers become batched matrix products. Every member computes exactly what it would alone, in
+one pass over the data. Networks built of other layers are stacked as a plain list of members
+([`MemberList`][sklens.nn.ensemble.MemberList]), computed one after the other: the same results,
+without the speed.
 
 Inputs carry a member axis, (B, K, *row): member k sees its own batch ``x[:, k]``. An input without it,
 (B, *row), is shown to every member. Both kinds of stacked network return (B, K, n_outputs) from
@@ -21,7 +22,14 @@ from torch import nn
 
 from sklens.nn.tap import tap_features
 
-__all__ = ["BatchedLinear", "MemberFlatten", "MemberList", "StackedNetwork", "stack_networks"]
+__all__ = [
+    "BatchedLinear",
+    "MemberFlatten",
+    "MemberList",
+    "MemberLosses",
+    "StackedNetwork",
+    "stack_networks",
+]
 
 
 class BatchedLinear(nn.Module):
@@ -148,7 +156,8 @@ def _stack_layers(layers: Sequence[nn.Module]) -> nn.Module:
 class StackedNetwork(nn.Module):
     """K networks with ``features`` and ``head`` sub-modules, vectorised over the members.
 
-    Made by :func:`stack_networks`; see the module's description for the layouts.
+    Made by [`stack_networks`][sklens.nn.ensemble.stack_networks]; see the module's description for
+    the layouts.
     """
 
     def __init__(self, features: nn.Module, head: nn.Module, n_members: int, row_ndim: int) -> None:
@@ -232,7 +241,8 @@ def stack_networks(networks: Sequence[nn.Module], feature_layer: str, row_ndim: 
 
     Networks with ``features`` and ``head`` sub-modules built of ``Sequential``, ``Conv2d``,
     ``BatchNorm2d``, ``Linear``, ``ReLU``, ``MaxPool2d`` and ``Flatten`` (the sklens networks) become a
-    vectorised :class:`StackedNetwork`; any other network, a :class:`MemberList`.
+    vectorised [`StackedNetwork`][sklens.nn.ensemble.StackedNetwork]; any other network, a
+    [`MemberList`][sklens.nn.ensemble.MemberList].
 
     Parameters
     ----------
@@ -271,3 +281,28 @@ def stack_networks(networks: Sequence[nn.Module], feature_layer: str, row_ndim: 
         except _NotStackable:
             pass
     return MemberList(networks, feature_layer, row_ndim)
+
+
+class MemberLosses(nn.Module):
+    """One adaptation loss per member, applied to each member's features.
+
+    Parameters
+    ----------
+    losses : sequence of torch.nn.Module
+        The members' losses, each called as ``loss(features_src, features_tgt)``.
+    """
+
+    def __init__(self, losses: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.losses = nn.ModuleList(losses)
+
+    @property
+    def min_rows(self) -> int:
+        """The most rows any member's loss needs."""
+        return max(getattr(loss, "min_rows", 1) for loss in self.losses)
+
+    def forward(self, features_src: torch.Tensor, features_tgt: torch.Tensor) -> torch.Tensor:
+        """Each member's loss, shape (K,), from (B, K, n_features) source and target features."""
+        return torch.stack(
+            [loss(features_src[:, k], features_tgt[:, k]) for k, loss in enumerate(self.losses)]
+        )

@@ -1,6 +1,9 @@
-"""Target batches for the adaptation losses: the torch side of the target domain."""
+"""Batches for training: target batches for the adaptation losses, member batches for ensembles."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -43,3 +46,65 @@ class TargetSampler:
             self.position += take
             n -= take
         return self.X[torch.cat(parts)]
+
+
+@contextlib.contextmanager
+def member_random_stream(states: list[torch.Tensor], k: int) -> Iterator[None]:
+    """Run the block on member ``k``'s stream of torch's CPU generator, then give the stream back.
+
+    ``states[k]`` is replaced by the generator's state at the end of the block, and the caller's
+    state is restored: each member of an ensemble draws what it would draw alone, in its own fit.
+    """
+    outer = torch.get_rng_state()
+    torch.set_rng_state(states[k])
+    try:
+        yield
+    finally:
+        states[k] = torch.get_rng_state()
+        torch.set_rng_state(outer)
+
+
+class MemberBatches:
+    """The batches of K members side by side, each member shuffled by its own random stream.
+
+    Iterating draws, for each member in turn, exactly what one pass over ``loader`` draws from
+    torch's global generator at the start of an epoch (the loader's base seed, the sampler's seed),
+    but from that member's stream (see
+    [`member_random_stream`][sklens.nn.sampling.member_random_stream]); the global generator is left
+    as it was. Each yielded batch stacks the members' batches along a new
+    axis 1: inputs (B, K, ...) and targets (B, K, ...).
+
+    Parameters
+    ----------
+    loader : iterable
+        A loader whose iteration shuffles with torch's global generator (e.g. a ``DataLoader`` with
+        ``shuffle=True``), yielding (inputs, targets) batches.
+    states : list of torch.Tensor
+        One CPU generator state per member, advanced in place.
+    """
+
+    def __init__(self, loader: Iterable, states: list[torch.Tensor]) -> None:
+        self.loader = loader
+        self.states = states
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        iterators, firsts = [], []
+        for k in range(len(self.states)):
+            with member_random_stream(self.states, k):
+                iterator = iter(self.loader)
+                first = next(iterator, None)  # the epoch's seeds are drawn when the first batch is
+            if first is None:
+                return
+            iterators.append(iterator)
+            firsts.append(first)
+        yield _stack_members(firsts)
+        for batches in zip(*iterators, strict=True):
+            yield _stack_members(batches)
+
+
+def _stack_members(batches) -> tuple[torch.Tensor, torch.Tensor]:
+    inputs, targets = zip(*batches, strict=True)
+    return torch.stack(list(inputs), dim=1), torch.stack(list(targets), dim=1)
