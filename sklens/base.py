@@ -353,10 +353,16 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
             return int(torch.randint(0, 2**31 - 1, (1,)))
 
     def get_iterator(self, dataset, training: bool = False):
-        iterator = super().get_iterator(dataset, training=training)
-        if training and self.n_members > 1:
-            return MemberBatches(iterator, self.member_rng_states_)
-        return iterator
+        if not (training and self.n_members > 1):
+            return super().get_iterator(dataset, training=training)
+        # The training loader's settings over row indices: the members' rows are gathered at once.
+        kwargs = self.get_params_for("iterator_train")
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        indices = self.iterator_train(range(len(dataset)), **kwargs)
+        X, y = (torch.as_tensor(part) for part in (dataset.X, dataset.y))
+        return MemberBatches(indices, X, y, self.member_rng_states_)
 
     def train_step_single(self, batch, **fit_params):
         if self.n_members > 1:

@@ -131,7 +131,7 @@ class _NotStackable(Exception):
     """A layer that has no vectorised form here; the networks are stacked as a MemberList instead."""
 
 
-_STATELESS = (nn.ReLU, nn.MaxPool2d, nn.Identity)
+_STATELESS = (nn.ReLU, nn.MaxPool2d, nn.Identity)  # sklens's MaxPool2d is one
 
 
 def _stack_layers(layers: Sequence[nn.Module]) -> nn.Module:

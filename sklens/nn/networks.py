@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from sklens.nn.layers import MaxPool2d
+
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Conv 3x3 (same padding) -> ReLU -> BatchNorm -> MaxPool 2x2, the block of the paper's Table 2."""
@@ -18,7 +20,7 @@ def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
         nn.ReLU(),
         nn.BatchNorm2d(out_channels),
-        nn.MaxPool2d(2),
+        MaxPool2d(2),
     )
 
 

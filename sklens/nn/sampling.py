@@ -67,44 +67,48 @@ def member_random_stream(states: list[torch.Tensor], k: int) -> Iterator[None]:
 class MemberBatches:
     """The batches of K members side by side, each member shuffled by its own random stream.
 
-    Iterating draws, for each member in turn, exactly what one pass over ``loader`` draws from
-    torch's global generator at the start of an epoch (the loader's base seed, the sampler's seed),
-    but from that member's stream (see
+    ``indices`` is a loader over ``range(n)`` (a ``DataLoader`` with the training loader's batch size
+    and shuffling). For each member in turn, iterating it draws exactly what one pass of a loader over
+    the data draws from torch's global generator at the start of an epoch (the loader's base seed, the
+    sampler's seed), but from that member's stream (see
     [`member_random_stream`][sklens.nn.sampling.member_random_stream]); the global generator is left
-    as it was. Each yielded batch stacks the members' batches along a new
-    axis 1: inputs (B, K, ...) and targets (B, K, ...).
+    as it was. Each batch gathers the members' rows at once: inputs (B, K, ...) and targets (B, K, ...).
 
     Parameters
     ----------
-    loader : iterable
-        A loader whose iteration shuffles with torch's global generator (e.g. a ``DataLoader`` with
-        ``shuffle=True``), yielding (inputs, targets) batches.
+    indices : iterable
+        Batches of row indices, shuffled with torch's global generator.
+    X, y : torch.Tensor
+        The rows and their targets, shared by every member (not copied).
     states : list of torch.Tensor
         One CPU generator state per member, advanced in place.
     """
 
-    def __init__(self, loader: Iterable, states: list[torch.Tensor]) -> None:
-        self.loader = loader
+    def __init__(
+        self, indices: Iterable, X: torch.Tensor, y: torch.Tensor, states: list[torch.Tensor]
+    ) -> None:
+        self.indices = indices
+        self.X = X
+        self.y = y
         self.states = states
 
     def __len__(self) -> int:
-        return len(self.loader)
+        return len(self.indices)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         iterators, firsts = [], []
         for k in range(len(self.states)):
             with member_random_stream(self.states, k):
-                iterator = iter(self.loader)
+                iterator = iter(self.indices)
                 first = next(iterator, None)  # the epoch's seeds are drawn when the first batch is
             if first is None:
                 return
             iterators.append(iterator)
             firsts.append(first)
-        yield _stack_members(firsts)
+        yield self._gather(firsts)
         for batches in zip(*iterators, strict=True):
-            yield _stack_members(batches)
+            yield self._gather(batches)
 
-
-def _stack_members(batches) -> tuple[torch.Tensor, torch.Tensor]:
-    inputs, targets = zip(*batches, strict=True)
-    return torch.stack(list(inputs), dim=1), torch.stack(list(targets), dim=1)
+    def _gather(self, member_indices) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.stack([torch.as_tensor(i) for i in member_indices], dim=1)  # (B, K)
+        return self.X[rows], self.y[rows]

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from sklens.nn.layers import GradientReversal, reverse_gradient
+from sklens.nn.layers import GradientReversal, MaxPool2d, reverse_gradient
 
 
 def test_forward_is_identity():
@@ -32,3 +33,23 @@ def test_coefficient_can_change_between_steps():
     layer.coefficient = 2.0
     layer(x).sum().backward()
     assert torch.equal(x.grad, torch.full((2,), -2.0))
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 8, 8), (2, 5, 9, 7)])
+@pytest.mark.parametrize(("kernel", "stride", "padding", "ceil"), [(2, None, 0, False), (3, 2, 1, True)])
+def test_max_pool_equals_torch_bit_for_bit_with_gradients(shape, kernel, stride, padding, ceil):
+
+    x = torch.randn(*shape)
+    x = torch.relu(x)  # ties (zeros) route gradients as torch does
+    outputs, grads = [], []
+    for pool in (
+        MaxPool2d(kernel, stride, padding, ceil_mode=ceil),
+        torch.nn.MaxPool2d(kernel, stride, padding, ceil_mode=ceil),
+    ):
+        xi = x.clone().requires_grad_(True)
+        out = pool(xi)
+        (out * torch.arange(out.numel()).reshape(out.shape)).sum().backward()
+        outputs.append(out)
+        grads.append(xi.grad)
+    assert torch.equal(outputs[0], outputs[1]) and torch.equal(grads[0], grads[1])
+    assert outputs[0].is_contiguous() and grads[0].is_contiguous()
