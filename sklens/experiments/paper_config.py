@@ -43,6 +43,9 @@ class ReproductionConfig:
         Source images per step (and target images per step).
     data_seed : int
         Seed of the simulations (the paper's SEED is 10).
+    ensemble : bool
+        Train a method's seeds as the members of one ensemble (``n_members=seeds``, member k being
+        the fit with seed k), in one vectorised pass; False trains one run per seed.
     """
 
     n: int
@@ -57,6 +60,7 @@ class ReproductionConfig:
     lambda_dann: float = 1.0
     batch_size: int = 32
     data_seed: int = 10
+    ensemble: bool = True
 
     def with_overrides(self, **overrides) -> ReproductionConfig:
         """A copy with the given fields replaced; ``None`` values are ignored."""

@@ -98,6 +98,7 @@ def reproduce(
     n_jobs: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    separate_runs: bool = False,
     jobs: int | None | str = "deprecated",
 ) -> Bunch:
     """Reproduce Table 1 and Figure 2 of Swierc et al. (2023).
@@ -107,8 +108,9 @@ def reproduce(
     preset : {'quick', 'paper'}
         ``quick`` finishes within minutes on a CPU; ``paper`` uses the paper's sizes (for a GPU).
     out : path-like
-        Output directory: ``table1.md``, ``results.json``, ``figure2.png`` and ``runs/`` (one folder per
-        method and seed with predictions, history and the trained model).
+        Output directory: ``table1.md``, ``results.json``, ``figure2.png`` and ``runs/``: one folder per
+        method and seed with predictions, history and result, and the trained model (one pickle per
+        method's ensemble, in ``METHOD-seedsA-B``, or per run with ``separate_runs``).
     n : int, optional
         Lenses per domain, instead of the preset's (the fields of
         [`ReproductionConfig`][sklens.experiments.paper_config.ReproductionConfig] say more).
@@ -130,6 +132,9 @@ def reproduce(
         Simulation cache (default ``out/cache``).
     progress : bool
         Show progress bars.
+    separate_runs : bool
+        Train one run per seed, as before sklens 0.2, instead of a method's seeds as the members of
+        one ensemble trained in one pass (``n_members``; member k is the fit with seed k).
     jobs : int, optional
         The former name of ``n_jobs``.
 
@@ -151,7 +156,13 @@ def reproduce(
     """
     n_jobs = _effective_n_jobs(_renamed_jobs(n_jobs, jobs))
     config = resolve_config(
-        preset, n=n, epochs=epochs, seeds=seeds, methods=tuple(methods) if methods else None, scaling=scaling
+        preset,
+        n=n,
+        epochs=epochs,
+        seeds=seeds,
+        methods=tuple(methods) if methods else None,
+        scaling=scaling,
+        ensemble=False if separate_runs else None,
     )
     check_requirements()
     out = _prepare_output(out)
@@ -226,8 +237,8 @@ def _describe(data: Bunch) -> dict:
     }
 
 
-def make_estimator(method: str, config: ReproductionConfig, seed: int, device: str):
-    """The sklens estimator of one method, configured as in ``config``."""
+def make_estimator(method: str, config: ReproductionConfig, seed: int, device: str, n_members: int = 1):
+    """The sklens estimator of one method, configured as in ``config`` (``n_members`` seeds from ``seed``)."""
     from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
 
     common = dict(
@@ -236,6 +247,7 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
         batch_size=config.batch_size,
         random_state=seed,
         device=device,
+        n_members=n_members,
     )
     if method == "dann":
         return DANNRegressor(lambda_da=config.lambda_dann, **common)
@@ -246,36 +258,53 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
     return CNNRegressor(**common)
 
 
+def _training_units(config: ReproductionConfig) -> list[tuple[str, tuple[int, ...]]]:
+    """What one training job fits: a method's seeds together (an ensemble) or one seed at a time."""
+    seeds = tuple(range(config.seeds))
+    if config.ensemble:
+        return [(method, seeds) for method in config.methods]
+    return [(method, (seed,)) for seed in seeds for method in config.methods]
+
+
 def _run_all(config, data, runs_dir: Path, device: str, n_jobs: int, progress: bool) -> list[dict]:
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     tasks = [(m, s) for s in range(config.seeds) for m in config.methods]
     done = {task: _load_run(runs_dir, *task) for task in tasks}
-    pending = [task for task, result in done.items() if result is None]
+    pending = [(m, seeds) for m, seeds in _training_units(config) if any(done[(m, s)] is None for s in seeds)]
     on_gpu = resolve_device(device).startswith("cuda")
     n_workers = 1 if on_gpu else max(1, min(n_jobs, len(pending)))
     threads = max(1, (os.cpu_count() or 1) // n_workers)
     bar = tqdm(
-        total=len(tasks), initial=len(tasks) - len(pending), desc="training runs", disable=not progress
+        total=len(tasks),
+        initial=sum(result is not None for result in done.values()),
+        desc="training runs",
+        disable=not progress,
     )
     results = Parallel(n_jobs=n_workers, return_as="generator_unordered")(
-        delayed(_train_and_evaluate)(method, seed, config, data, runs_dir, device, threads)
-        for method, seed in pending
+        delayed(_train_and_evaluate)(method, seeds, config, data, runs_dir, device, threads)
+        for method, seeds in pending
     )
     with warnings.catch_warnings():
         # loky replaces a worker whose memory grew during a run (torch keeps its allocator's pages)
         # and says so with a UserWarning; the run's result is complete, nothing is lost.
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
-        for result in results:
-            done[(result["method"], result["seed"])] = result
-            bar.update()
+        for unit in results:
+            for result in unit:
+                bar.update(done[(result["method"], result["seed"])] is None)
+                done[(result["method"], result["seed"])] = result
     bar.close()
-    return [done[task] for task in tasks], len(pending)
+    n_trained = sum(len(seeds) for _, seeds in pending)
+    return [done[task] for task in tasks], n_trained
 
 
 def _run_dir(runs_dir: Path, method: str, seed: int) -> Path:
     return runs_dir / f"{method}-seed{seed}"
+
+
+def _ensemble_dir(runs_dir: Path, method: str, seeds: tuple[int, ...]) -> Path:
+    return runs_dir / f"{method}-seeds{seeds[0]}-{seeds[-1]}"
 
 
 def _load_run(runs_dir: Path, method: str, seed: int) -> dict | None:
@@ -291,11 +320,12 @@ def _load_run(runs_dir: Path, method: str, seed: int) -> dict | None:
     return result
 
 
-def _train_and_evaluate(method, seed, config, data, runs_dir: Path, device: str, threads: int) -> dict:
+def _train_and_evaluate(method, seeds, config, data, runs_dir: Path, device: str, threads: int) -> list[dict]:
+    """Fit one method for ``seeds`` (one ensemble, or one run) and store one result per seed."""
     import torch
 
     torch.set_num_threads(threads)
-    model = make_estimator(method, config, seed, device)
+    model = make_estimator(method, config, seeds[0], device, n_members=len(seeds))
     start = time.perf_counter()
     if method == "oracle":
         model.fit(data.X_tgt, data.y_tgt)
@@ -304,17 +334,25 @@ def _train_and_evaluate(method, seed, config, data, runs_dir: Path, device: str,
     else:
         model.fit(data.X_src, data.y_src, X_tgt=data.X_tgt)
     seconds = time.perf_counter() - start
-    predictions = {domain: (y, model.predict(X)) for domain, (X, y) in data.test.items()}
-    result = {
-        "method": method,
-        "seed": seed,
-        "train_seconds": seconds,
-        "r2": {d: float(r2_score(y, p)) for d, (y, p) in predictions.items()},
-        "residual_by_bin": {d: binned_fractional_residual(y, p) for d, (y, p) in predictions.items()},
-    }
-    _save_run(_run_dir(runs_dir, method, seed), model, predictions, result)
-    result["predictions"] = predictions
-    return result
+    members = {domain: (y, model.predict_members(X)) for domain, (X, y) in data.test.items()}
+    ensemble = len(seeds) > 1
+    if ensemble:
+        _save_model(_ensemble_dir(runs_dir, method, seeds), model)
+    results = []
+    for k, seed in enumerate(seeds):
+        predictions = {domain: (y, p[k]) for domain, (y, p) in members.items()}
+        result = {
+            "method": method,
+            "seed": seed,
+            "train_seconds": seconds,
+            "members_trained_together": len(seeds),
+            "r2": {d: float(r2_score(y, p)) for d, (y, p) in predictions.items()},
+            "residual_by_bin": {d: binned_fractional_residual(y, p) for d, (y, p) in predictions.items()},
+        }
+        _save_run(_run_dir(runs_dir, method, seed), model, predictions, result, pickle_model=not ensemble)
+        result["predictions"] = predictions
+        results.append(result)
+    return results
 
 
 def binned_fractional_residual(y_true: np.ndarray, y_pred: np.ndarray, bins=RESIDUAL_BINS) -> list[dict]:
@@ -330,13 +368,21 @@ def binned_fractional_residual(y_true: np.ndarray, y_pred: np.ndarray, bins=RESI
     return rows
 
 
-def _save_run(run_dir: Path, model, predictions: dict, result: dict) -> None:
+def _save_model(run_dir: Path, model) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(run_dir / "model.pkl") as temporary, temporary.open("wb") as stream:
+        pickle.dump(model, stream)
+
+
+def _save_run(run_dir: Path, model, predictions: dict, result: dict, *, pickle_model: bool = True) -> None:
+    """Store one seed's predictions, history and result (``result.json`` last), and the model unless
+    ``pickle_model`` is False (an ensemble's members share one pickle beside the seeds' folders)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     arrays = {f"{d}_{k}": v for d, (y, p) in predictions.items() for k, v in (("true", y), ("pred", p))}
     with atomic_write(run_dir / "predictions.npz") as temporary:
         np.savez(temporary, **arrays)
-    with atomic_write(run_dir / "model.pkl") as temporary, temporary.open("wb") as stream:
-        pickle.dump(model, stream)
+    if pickle_model:
+        _save_model(run_dir, model)
     history = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in model.history]
     with atomic_write(run_dir / "history.json") as temporary:
         temporary.write_text(json.dumps(history, indent=1))

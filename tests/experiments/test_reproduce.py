@@ -28,12 +28,20 @@ def test_every_output_file_is_written(tiny_run):
     for method in ("none", "dann", "mmd", "oracle"):
         for seed in (0, 1):
             run = out / "runs" / f"{method}-seed{seed}"
-            assert {p.name for p in run.iterdir()} == {
-                "history.json",
-                "model.pkl",
-                "predictions.npz",
-                "result.json",
-            }
+            assert {p.name for p in run.iterdir()} == {"history.json", "predictions.npz", "result.json"}
+        with (out / "runs" / f"{method}-seeds0-1" / "model.pkl").open("rb") as stream:
+            assert pickle.load(stream).n_members == 2  # the seeds were trained as one ensemble
+
+
+def test_ensemble_members_give_the_separate_runs_results(tiny_run, tmp_path):
+    _, together = tiny_run
+    apart = reproduce(out=tmp_path, separate_runs=True, cache_dir=tiny_run[0] / "cache", **TINY)
+    assert (tmp_path / "runs" / "mmd-seed1" / "model.pkl").exists()
+    for a, b in zip(together.runs, apart.runs, strict=True):
+        assert (a["method"], a["seed"]) == (b["method"], b["seed"])
+        assert a["members_trained_together"] == 2 and b["members_trained_together"] == 1
+        for domain in ("source", "target"):
+            assert a["r2"][domain] == pytest.approx(b["r2"][domain], abs=1e-4)
 
 
 def test_results_json_has_every_method_and_domain(tiny_run):
@@ -69,11 +77,12 @@ def test_rerun_skips_finished_runs(tiny_run):
     out, first = tiny_run
     marker = out / "runs" / "mmd-seed1" / "result.json"
     stamp = marker.stat().st_mtime_ns
-    (out / "runs" / "dann-seed1" / "result.json").unlink()  # as if interrupted during that run
+    (out / "runs" / "dann-seed1" / "result.json").unlink()  # as if interrupted while it was saved
     second = reproduce(out=out, **TINY)
-    assert second.n_trained == 1
+    assert second.n_trained == 2  # DANN's ensemble of two seeds, trained again, and nothing else
     assert marker.stat().st_mtime_ns == stamp
     assert second.summary["mmd"] == first.summary["mmd"]
+    assert second.summary["dann"]["target"] == pytest.approx(first.summary["dann"]["target"])
 
 
 def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):
