@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -85,3 +86,14 @@ def _cuda_indices(device) -> list[int]:
     if device.type != "cuda":
         return []
     return [torch.cuda.current_device() if device.index is None else device.index]
+
+
+def shared_tensor(arr) -> torch.Tensor:
+    """A CPU tensor on ``arr``'s memory, without a copy; read-only arrays (memory maps) included.
+
+    sklens never writes to its inputs, so torch's warning about wrapping read-only memory does not
+    apply; it is silenced here and nowhere else.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(arr)

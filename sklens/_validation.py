@@ -30,8 +30,13 @@ def resolve_device(device) -> str:
     return str(device)
 
 
-def as_float_array(X, name: str = "X") -> np.ndarray:
-    """Convert ``X`` to a float32 numpy array, refusing non-numeric data with a clear message."""
+def as_float_array(X, name: str = "X", *, read_only_ok: bool = False) -> np.ndarray:
+    """Convert ``X`` to a float32 C-contiguous numpy array, refusing non-numeric data with a clear message.
+
+    An array that already is one is returned as it is, without a copy; a read-only one (a memory map,
+    joblib's shared arrays) too when ``read_only_ok`` (the caller promises not to write to it), else
+    as a writeable copy.
+    """
     torch = sys.modules.get("torch")  # a tensor implies torch is imported; never import it here
     if torch is not None and isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
@@ -48,8 +53,7 @@ def as_float_array(X, name: str = "X") -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
         raise NonNumericDataError(f"{name} must be numeric; got dtype {arr.dtype}.")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    # torch refuses to wrap read-only memory (memory-mapped FITS, joblib's shared arrays) safely.
-    return arr if arr.flags.writeable else arr.copy()
+    return arr if arr.flags.writeable or read_only_ok else arr.copy()
 
 
 def check_finite(arr: np.ndarray, name: str = "X") -> None:
@@ -64,7 +68,9 @@ def check_finite(arr: np.ndarray, name: str = "X") -> None:
         )
 
 
-def check_images(X, name: str = "X", *, allow_tabular: bool = False) -> np.ndarray:
+def check_images(
+    X, name: str = "X", *, allow_tabular: bool = False, read_only_ok: bool = False
+) -> np.ndarray:
     """Validate a batch of images and return it as float32 (n, C, H, W).
 
     Parameters
@@ -76,13 +82,15 @@ def check_images(X, name: str = "X", *, allow_tabular: bool = False) -> np.ndarr
         The argument's name, used in error messages.
     allow_tabular : bool
         Accept 2-D (n_samples, n_features) data.
+    read_only_ok : bool
+        Return read-only float32 input as it is (see ``as_float_array``).
 
     Returns
     -------
     numpy.ndarray
         float32 array of shape (n, C, H, W), or (n, n_features) for tabular input.
     """
-    arr = as_float_array(X, name)
+    arr = as_float_array(X, name, read_only_ok=read_only_ok)
     if arr.ndim == 3:
         arr = arr[:, None]
     valid_ndims = (2, 4) if allow_tabular else (4,)
@@ -99,7 +107,7 @@ def check_images(X, name: str = "X", *, allow_tabular: bool = False) -> np.ndarr
 
 
 def as_model_input(
-    X, input_shape: tuple[int, ...], estimator: str, name: str = "X"
+    X, input_shape: tuple[int, ...], estimator: str, name: str = "X", *, read_only_ok: bool = False
 ) -> tuple[np.ndarray, bool]:
     """Validate inputs for a model fitted on rows of ``input_shape``; say whether ``X`` was one image.
 
@@ -118,6 +126,8 @@ def as_model_input(
         The estimator's name, used in error messages.
     name : str
         The argument's name, used in error messages.
+    read_only_ok : bool
+        Return read-only float32 input as it is (see ``as_float_array``).
 
     Returns
     -------
@@ -133,12 +143,12 @@ def as_model_input(
     ((1, 1, 8, 8), True)
     """
     input_shape = tuple(int(s) for s in input_shape)
-    arr = as_float_array(X, name)
+    arr = as_float_array(X, name, read_only_ok=read_only_ok)
     is_image_model = len(input_shape) == 3
     single = is_image_model and (arr.ndim == 2 or (arr.ndim == 3 and input_shape[0] > 1))
     if single:
         arr = arr.reshape(1, -1, *arr.shape[-2:])
-    arr = check_images(arr, name, allow_tabular=not is_image_model)
+    arr = check_images(arr, name, allow_tabular=not is_image_model, read_only_ok=read_only_ok)
     if arr.shape[1:] == input_shape:
         return arr, single
     if arr.ndim == 2 and len(input_shape) == 1:

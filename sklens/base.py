@@ -26,7 +26,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 
-from sklens._skorch import AutoDeviceMixin, seeded_torch, stream_seed
+from sklens._skorch import AutoDeviceMixin, seeded_torch, shared_tensor, stream_seed
 from sklens._validation import as_model_input, check_random_state_seed
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed, target_rows
@@ -319,7 +319,7 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
 
         ``stream`` is the random stream of this call (the epochs trained before it).
         """
-        as_model_input(X_src, self.input_shape_, type(self).__name__)
+        as_model_input(X_src, self.input_shape_, type(self).__name__, read_only_ok=True)
         if X_tgt is None and self.adaptation_loss_ is not None:
             warnings.warn(
                 f"{type(self).__name__} got no target rows (no X_tgt and no row of y that is all NaN), "
@@ -328,6 +328,9 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
                 stacklevel=3,
             )
         self.n_target_rows_ = 0 if X_tgt is None else len(X_tgt)
+        # Tensors on the inputs' memory: the members and the batches share it, nothing is copied.
+        X_src, y_src = shared_tensor(X_src), shared_tensor(y_src)
+        X_tgt = None if X_tgt is None else shared_tensor(X_tgt)
         if self.n_members > 1:
             self._start_member_streams(stream)
             seeds = [self._draw_member_seed(k) for k in range(self.n_members)]

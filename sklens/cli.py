@@ -62,7 +62,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     overrides = dict(
         n=args.n, epochs=args.epochs, seeds=args.seeds, methods=args.methods, scaling=args.scaling
     )
-    config = resolve_config(args.preset, ensemble=False if args.separate_runs else None, **overrides)
+    config = resolve_config(args.preset, ensemble=args.ensemble, **overrides)
     check_requirements()
     if resolve_device(args.device) == "cpu":
         minutes = estimated_cpu_seconds(config, args.n_jobs) / 60
@@ -75,7 +75,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         device=args.device,
         n_jobs=args.n_jobs,
         cache_dir=args.cache_dir,
-        separate_runs=args.separate_runs,
+        ensemble=args.ensemble,
         **overrides,
     )
     print(result.paths["table"].read_text())
@@ -109,10 +109,20 @@ def _add_reproduce(subparsers) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")
     parser.add_argument("--n-jobs", "--jobs", type=int, help="parallel processes (default: all cores)")
-    parser.add_argument(
+    members = parser.add_mutually_exclusive_group()
+    members.add_argument(
+        "--ensemble",
+        action="store_const",
+        const=True,
+        default=None,
+        help="train each method's seeds as one ensemble in one pass (default on a GPU)",
+    )
+    members.add_argument(
         "--separate-runs",
-        action="store_true",
-        help="one training run per seed, instead of each method's seeds as one ensemble trained in one pass",
+        dest="ensemble",
+        action="store_const",
+        const=False,
+        help="one training run per seed (default on a CPU)",
     )
     parser.add_argument("--cache-dir", help="simulation cache (default: OUT/cache)")
     parser.set_defaults(handler=_reproduce)

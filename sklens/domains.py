@@ -110,9 +110,11 @@ def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
     Rows whose ``y`` is NaN in every output are target rows (see
     [`target_rows`][sklens.domains.target_rows]); ``X_tgt``, if given, adds more target rows. Returns
     ``(X_src, y_src, X_tgt)`` with ``y_src`` of shape (n, k) and ``X_tgt`` possibly None. Every problem
-    raises a ``ValueError`` that names it.
+    raises a ``ValueError`` that names it. Inputs that already are float32 and C-contiguous
+    (memory maps included) are not copied unless their rows must be separated: ``X`` when it holds
+    rows of both domains, ``X_tgt`` when ``X`` holds target rows too. The results may be read-only.
     """
-    X = check_images(X, "X", allow_tabular=allow_tabular)
+    X = check_images(X, "X", allow_tabular=allow_tabular, read_only_ok=True)
     if y is None:
         raise ValueError(
             "requires y to be passed, but the target y is None: give the labels of the source rows "
@@ -128,7 +130,7 @@ def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
     is_target = target_rows(y)
     if np.isinf(y).any():
         raise ValueError("y contains infinite values.")
-    X_src, y_src = X[~is_target], y[~is_target]
+    X_src, y_src = (X, y) if not is_target.any() else (X[~is_target], y[~is_target])
     if len(X_src) == 0:
         rows = (
             "the rows of this cross-validation fold"
@@ -144,9 +146,9 @@ def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
     targets = [X[is_target]] if is_target.any() else []
     X_tgt = unwrap_target(X_tgt, len(X))
     if X_tgt is not None:
-        X_tgt = check_images(X_tgt, "X_tgt", allow_tabular=allow_tabular)
+        X_tgt = check_images(X_tgt, "X_tgt", allow_tabular=allow_tabular, read_only_ok=True)
         targets.append(X_tgt)
-    X_tgt = np.concatenate(targets) if targets else None
+    X_tgt = None if not targets else targets[0] if len(targets) == 1 else np.concatenate(targets)
     if X_tgt is not None and X_tgt.shape[1:] != X_src.shape[1:]:
         raise ValueError(
             f"X_tgt rows have shape {X_tgt.shape[1:]} but X rows have shape {X_src.shape[1:]}; "

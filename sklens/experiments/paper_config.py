@@ -43,9 +43,11 @@ class ReproductionConfig:
         Source images per step (and target images per step).
     data_seed : int
         Seed of the simulations (the paper's SEED is 10).
-    ensemble : bool
+    ensemble : bool or None
         Train a method's seeds as the members of one ensemble (``n_members=seeds``, member k being
-        the fit with seed k), in one vectorised pass; False trains one run per seed.
+        the fit with seed k), in one vectorised pass; False trains one run per seed. None: an ensemble
+        on a GPU, separate runs on a CPU, where one pass measured no faster than separate runs two at
+        a time (docs/performance.md, "Ensembles").
     """
 
     n: int
@@ -60,7 +62,7 @@ class ReproductionConfig:
     lambda_dann: float = 1.0
     batch_size: int = 32
     data_seed: int = 10
-    ensemble: bool = True
+    ensemble: bool | None = None
 
     def with_overrides(self, **overrides) -> ReproductionConfig:
         """A copy with the given fields replaced; ``None`` values are ignored."""

@@ -32,10 +32,13 @@ from sklens.experiments.report import write_report
 
 RESIDUAL_BINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 MIN_LENSES = 20
-# Training images per second per run, measured by the quick preset on a 2-core CPU (two runs at a
-# time, one torch thread each; docs/results.md), and simulated images per second per process, for the
-# estimate printed before a long run.
-CPU_IMAGES_PER_SECOND = {"none": 1200, "oracle": 1200, "dann": 700, "mmd": 700, "coral": 700}
+# Training images per second per process (member-images for an ensemble), measured by the quick
+# preset on a 2-core CPU (two processes at a time, one torch thread each; docs/results.md), and
+# simulated images per second per process, for the estimate printed before a long run.
+CPU_IMAGES_PER_SECOND = {
+    "separate": {"none": 2000, "oracle": 1900, "dann": 870, "mmd": 920, "coral": 920},
+    "ensemble": {"none": 2090, "oracle": 1540, "dann": 810, "mmd": 840, "coral": 840},
+}
 SIMULATED_IMAGES_PER_SECOND = 250
 
 
@@ -77,10 +80,9 @@ def _effective_n_jobs(n_jobs: int | None) -> int:
 
 def estimated_cpu_seconds(config: ReproductionConfig, n_jobs: int | None = None) -> float:
     """Rough duration on a CPU from measured throughputs: simulation plus every training run."""
+    rates = CPU_IMAGES_PER_SECOND["ensemble" if config.ensemble else "separate"]
     train_rows = 0.7 * config.n
-    training = sum(
-        config.seeds * config.epochs * train_rows / CPU_IMAGES_PER_SECOND[m] for m in config.methods
-    )
+    training = sum(config.seeds * config.epochs * train_rows / rates[m] for m in config.methods)
     simulation = 2 * config.n / SIMULATED_IMAGES_PER_SECOND
     return (training + simulation) / _effective_n_jobs(n_jobs)
 
@@ -98,7 +100,7 @@ def reproduce(
     n_jobs: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
-    separate_runs: bool = False,
+    ensemble: bool | None = None,
     jobs: int | None | str = "deprecated",
 ) -> Bunch:
     """Reproduce Table 1 and Figure 2 of Swierc et al. (2023).
@@ -110,7 +112,7 @@ def reproduce(
     out : path-like
         Output directory: ``table1.md``, ``results.json``, ``figure2.png`` and ``runs/``: one folder per
         method and seed with predictions, history and result, and the trained model (one pickle per
-        method's ensemble, in ``METHOD-seedsA-B``, or per run with ``separate_runs``).
+        method's ensemble, in ``METHOD-seedsA-B``, or one per run).
     n : int, optional
         Lenses per domain, instead of the preset's (the fields of
         [`ReproductionConfig`][sklens.experiments.paper_config.ReproductionConfig] say more).
@@ -132,9 +134,11 @@ def reproduce(
         Simulation cache (default ``out/cache``).
     progress : bool
         Show progress bars.
-    separate_runs : bool
-        Train one run per seed, as before sklens 0.2, instead of a method's seeds as the members of
-        one ensemble trained in one pass (``n_members``; member k is the fit with seed k).
+    ensemble : bool, optional
+        Train a method's seeds as the members of one ensemble trained in one pass (``n_members``;
+        member k is the fit with seed k), or one run per seed (False). By default, an ensemble on a GPU
+        and separate runs on a CPU (see
+        [`ReproductionConfig`][sklens.experiments.paper_config.ReproductionConfig]).
     jobs : int, optional
         The former name of ``n_jobs``.
 
@@ -162,7 +166,7 @@ def reproduce(
         seeds=seeds,
         methods=tuple(methods) if methods else None,
         scaling=scaling,
-        ensemble=False if separate_runs else None,
+        ensemble=ensemble,
     )
     check_requirements()
     out = _prepare_output(out)
@@ -258,10 +262,10 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
     return CNNRegressor(**common)
 
 
-def _training_units(config: ReproductionConfig) -> list[tuple[str, tuple[int, ...]]]:
+def _training_units(config: ReproductionConfig, on_gpu: bool) -> list[tuple[str, tuple[int, ...]]]:
     """What one training job fits: a method's seeds together (an ensemble) or one seed at a time."""
     seeds = tuple(range(config.seeds))
-    if config.ensemble:
+    if config.ensemble or (config.ensemble is None and on_gpu):
         return [(method, seeds) for method in config.methods]
     return [(method, (seed,)) for seed in seeds for method in config.methods]
 
@@ -272,8 +276,9 @@ def _run_all(config, data, runs_dir: Path, device: str, n_jobs: int, progress: b
 
     tasks = [(m, s) for s in range(config.seeds) for m in config.methods]
     done = {task: _load_run(runs_dir, *task) for task in tasks}
-    pending = [(m, seeds) for m, seeds in _training_units(config) if any(done[(m, s)] is None for s in seeds)]
     on_gpu = resolve_device(device).startswith("cuda")
+    units = _training_units(config, on_gpu)
+    pending = [(m, seeds) for m, seeds in units if any(done[(m, s)] is None for s in seeds)]
     n_workers = 1 if on_gpu else max(1, min(n_jobs, len(pending)))
     threads = max(1, (os.cpu_count() or 1) // n_workers)
     bar = tqdm(

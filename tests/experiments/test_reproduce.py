@@ -14,10 +14,14 @@ from sklens.experiments.reproduce import _save_run, reproduce
 TINY = dict(n=24, epochs=1, seeds=2, n_jobs=1, progress=False)
 
 
+def tiny(**overrides):
+    return {**TINY, "ensemble": True, **overrides}
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce")
-    return out, reproduce(out=out, **TINY)
+    return out, reproduce(out=out, **tiny())
 
 
 def test_every_output_file_is_written(tiny_run):
@@ -35,7 +39,7 @@ def test_every_output_file_is_written(tiny_run):
 
 def test_ensemble_members_give_the_separate_runs_results(tiny_run, tmp_path):
     _, together = tiny_run
-    apart = reproduce(out=tmp_path, separate_runs=True, cache_dir=tiny_run[0] / "cache", **TINY)
+    apart = reproduce(out=tmp_path, cache_dir=tiny_run[0] / "cache", **tiny(ensemble=False))
     assert (tmp_path / "runs" / "mmd-seed1" / "model.pkl").exists()
     for a, b in zip(together.runs, apart.runs, strict=True):
         assert (a["method"], a["seed"]) == (b["method"], b["seed"])
@@ -78,7 +82,7 @@ def test_rerun_skips_finished_runs(tiny_run):
     marker = out / "runs" / "mmd-seed1" / "result.json"
     stamp = marker.stat().st_mtime_ns
     (out / "runs" / "dann-seed1" / "result.json").unlink()  # as if interrupted while it was saved
-    second = reproduce(out=out, **TINY)
+    second = reproduce(out=out, **tiny())
     assert second.n_trained == 2  # DANN's ensemble of two seeds, trained again, and nothing else
     assert marker.stat().st_mtime_ns == stamp
     assert second.summary["mmd"] == first.summary["mmd"]
@@ -87,12 +91,12 @@ def test_rerun_skips_finished_runs(tiny_run):
 
 def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):
     out, first = tiny_run
-    options = {k: v for k, v in TINY.items() if k != "n_jobs"}
+    options = {k: v for k, v in tiny().items() if k != "n_jobs"}
     with pytest.warns(FutureWarning, match="renamed n_jobs"):
         again = reproduce(out=out, jobs=1, **options)
     assert again.n_trained == 0 and again.summary == first.summary
     with pytest.raises(ValueError, match="pass n_jobs only"):
-        reproduce(out=out, jobs=1, **TINY)
+        reproduce(out=out, jobs=1, **tiny())
 
 
 @pytest.mark.parametrize(
@@ -122,3 +126,24 @@ def test_a_failed_save_leaves_no_temporary_file(tmp_path):
     with pytest.raises((pickle.PicklingError, AttributeError)):
         _save_run(tmp_path / "run", unpicklable_model, predictions, {"method": "none"})
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["predictions.npz"]
+
+
+def test_seeds_are_an_ensemble_on_a_gpu_and_separate_runs_on_a_cpu_unless_told():
+    from sklens.experiments.reproduce import _training_units, resolve_config
+
+    default = resolve_config(n=24, seeds=3, methods=("mmd",))
+    assert _training_units(default, on_gpu=True) == [("mmd", (0, 1, 2))]
+    assert _training_units(default, on_gpu=False) == [("mmd", (0,)), ("mmd", (1,)), ("mmd", (2,))]
+    forced = resolve_config(n=24, seeds=3, methods=("mmd",), ensemble=True)
+    assert _training_units(forced, on_gpu=False) == [("mmd", (0, 1, 2))]
+
+
+def test_the_command_line_chooses_ensembles_or_separate_runs():
+    from sklens.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["reproduce"]).ensemble is None
+    assert parser.parse_args(["reproduce", "--ensemble"]).ensemble is True
+    assert parser.parse_args(["reproduce", "--separate-runs"]).ensemble is False
+    with pytest.raises(SystemExit):
+        parser.parse_args(["reproduce", "--ensemble", "--separate-runs"])
