@@ -9,6 +9,7 @@ given as a fraction of this CPU's float32 matrix-multiply rate, measured in the 
 Usage::
 
     PYTHONPATH=. python benchmarks/bench_ensemble.py [--n 1024] [--epochs 1] [--members 10] [--repeats 2]
+        [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -47,28 +48,29 @@ def matmul_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def fit(method: str, data, epochs: int, members: int, seed: int, threads: int) -> None:
+def fit(method: str, data, epochs: int, members: int, seed: int, threads: int, device: str = "cpu") -> None:
     torch.set_num_threads(threads)
     X, y, X_tgt = data
-    METHODS[method](max_epochs=epochs, lr=1e-4, random_state=seed, n_members=members, device="cpu").fit(
-        X, y, X_tgt=X_tgt
-    )
+    model = METHODS[method](max_epochs=epochs, lr=1e-4, random_state=seed, n_members=members, device=device)
+    model.fit(X, y, X_tgt=X_tgt)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
-def one_pass(method, data, epochs, k, threads) -> float:
+def one_pass(method, data, epochs, k, threads, device) -> float:
     start = time.perf_counter()
-    fit(method, data, epochs, k, 0, threads)
+    fit(method, data, epochs, k, 0, threads, device)
     return time.perf_counter() - start
 
 
-def sequential(method, data, epochs, k, threads) -> float:
+def sequential(method, data, epochs, k, threads, device) -> float:
     start = time.perf_counter()
     for seed in range(k):
-        fit(method, data, epochs, 1, seed, threads)
+        fit(method, data, epochs, 1, seed, threads, device)
     return time.perf_counter() - start
 
 
-def two_processes(method, data, epochs, k, threads, pool: Parallel) -> float:
+def two_processes(method, data, epochs, k, pool: Parallel) -> float:
     start = time.perf_counter()
     pool(delayed(fit)(method, data, epochs, 1, seed, 1) for seed in range(k))
     return time.perf_counter() - start
@@ -81,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--members", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--methods", default="none,dann,mmd")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu or cuda (the two-process scheme stays on the CPU)"
+    )
     args = parser.parse_args(argv)
     threads = os.cpu_count() or 1
     rng = np.random.default_rng(0)
@@ -93,20 +98,20 @@ def main(argv: list[str] | None = None) -> None:
     images = args.n * args.epochs * args.members
     print(
         f"K={args.members} members, {args.n} source images of 1x40x40, {args.epochs} epoch(s), batch 32; "
-        f"{threads} threads; float32 matmul {gflops:.0f} GFLOP/s"
+        f"{threads} threads, device {args.device}; CPU float32 matmul {gflops:.0f} GFLOP/s"
     )
     print(
-        f"{'method':6} {'one pass img/s':>15} {'sequential':>11} {'2 procs':>8} {'vs seq':>7} {'vs 2 procs':>10} "
-        f"{'GFLOP/s':>8} {'of matmul':>9}"
+        f"{'method':6} {'one pass img/s':>15} {'sequential':>11} {'2 procs':>8} {'vs seq':>7} "
+        f"{'vs 2 procs':>10} {'GFLOP/s':>8} {'of matmul':>9}"
     )
     with Parallel(n_jobs=2, backend="loky") as pool:
         pool(delayed(fit)("none", data, 1, 1, 0, 1) for _ in range(2))  # start the workers
         for method in args.methods.split(","):
             times = {"one": [], "seq": [], "two": []}
             for _ in range(args.repeats):
-                times["one"].append(one_pass(method, data, args.epochs, args.members, threads))
-                times["seq"].append(sequential(method, data, args.epochs, args.members, threads))
-                times["two"].append(two_processes(method, data, args.epochs, args.members, threads, pool))
+                times["one"].append(one_pass(method, data, args.epochs, args.members, threads, args.device))
+                times["seq"].append(sequential(method, data, args.epochs, args.members, threads, args.device))
+                times["two"].append(two_processes(method, data, args.epochs, args.members, pool))
             best = {key: min(value) for key, value in times.items()}
             rate = images / best["one"]
             achieved = rate * training_flop_per_image(method) / 1e9

@@ -15,10 +15,14 @@ def renamed(owner: str, old: str, old_value, new: str, new_value, unset=DEPRECAT
     ----------
     owner : str
         The class whose parameter was renamed, for the message.
-    old, new : str
-        The old and the new names.
-    old_value, new_value
-        The values given under each name.
+    old : str
+        The old name.
+    old_value
+        The value given under the old name.
+    new : str
+        The new name.
+    new_value
+        The value given under the new name.
     unset
         The value of ``old_value`` when the old name was not used.
 

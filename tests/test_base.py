@@ -182,3 +182,18 @@ def test_every_tensor_lives_on_the_requested_device(name):
     assert tensors and {t.device.type for t in tensors} == {"meta"}
     if name == "DANNRegressor":  # the domain classifier is part of the adaptation loss
         assert next(model.adaptation_loss_.domain_classifier.parameters()).device.type == "meta"
+
+
+def test_float32_inputs_reach_training_without_a_copy(tmp_path):
+    from sklens.domains import split_packed
+
+    X, X_tgt = images(32), images(24, seed=1)
+    path = tmp_path / "target.npy"
+    np.save(path, X_tgt)
+    mapped = np.load(path, mmap_mode="r")  # read-only, as a memory-mapped FITS cube is
+    X_src, _, X_tgt_out = split_packed(X, X.mean(axis=(1, 2, 3)), mapped)
+    assert np.shares_memory(X_src, X) and np.shares_memory(X_tgt_out, mapped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's warning about read-only memory included
+        model = MMDRegressor(max_epochs=1, random_state=0).fit(X, X.mean(axis=(1, 2, 3)), X_tgt=mapped)
+    assert model.n_target_rows_ == 24

@@ -78,8 +78,10 @@ class MemberBatches:
     ----------
     indices : iterable
         Batches of row indices, shuffled with torch's global generator.
-    X, y : torch.Tensor
-        The rows and their targets, shared by every member (not copied).
+    X : torch.Tensor
+        The rows, shared by every member (not copied).
+    y : torch.Tensor
+        Their targets.
     states : list of torch.Tensor
         One CPU generator state per member, advanced in place.
     """
