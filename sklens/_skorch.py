@@ -12,6 +12,23 @@ import torch
 from sklens._validation import check_random_state_seed, resolve_device
 
 
+class ParameterValidationMixin:
+    """Check the estimator's parameters against ``_parameter_constraints`` (scikit-learn's machinery).
+
+    ``fit`` calls ``_validate_params`` first, so a bad value raises a ``ValueError`` naming the
+    parameter before any work.
+    """
+
+    _parameter_constraints: dict = {}
+
+    def _validate_params(self) -> None:
+        from sklearn.utils._param_validation import validate_parameter_constraints
+
+        validate_parameter_constraints(
+            self._parameter_constraints, self.get_params(deep=False), caller_name=type(self).__name__
+        )
+
+
 class AutoDeviceMixin:
     """Let a skorch net take ``device='auto'``.
 

@@ -19,14 +19,20 @@ import numpy as np
 import torch
 from sklearn.metrics import r2_score
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from skorch import NeuralNetRegressor
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 
-from sklens._skorch import AutoDeviceMixin, seeded_torch, shared_tensor, stream_seed
+from sklens._skorch import (
+    AutoDeviceMixin,
+    ParameterValidationMixin,
+    seeded_torch,
+    shared_tensor,
+    stream_seed,
+)
 from sklens._validation import as_model_input, check_random_state_seed
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed, target_rows
@@ -44,7 +50,7 @@ __all__ = ["DomainAdaptiveRegressor"]
 TABULAR_LR = 3e-3
 
 
-class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
+class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralNetRegressor):
     """Base class of the sklens regressors: a skorch regressor with a plug-in adaptation loss.
 
     Each training step takes a batch of labelled source rows and as many unlabelled target rows, passes
@@ -105,7 +111,7 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
     _parameter_constraints: dict = {
         "feature_layer": [str],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],  # 0: build the network only
         "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "lambda_da": [Interval(Real, 0, None, closed="left")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
@@ -290,11 +296,6 @@ class DomainAdaptiveRegressor(AutoDeviceMixin, NeuralNetRegressor):
                 self._initialize_for(X_src, y_src, np.asarray(y).ndim)
             self._train(X_src, y_src, X_tgt, stream=stream, classes=classes, **fit_params)
         return self
-
-    def _validate_params(self) -> None:
-        validate_parameter_constraints(
-            self._parameter_constraints, self.get_params(deep=False), caller_name=type(self).__name__
-        )
 
     def _initialize_for(self, X_src: np.ndarray, y_src: np.ndarray, y_ndim: int) -> None:
         """Record the shapes the default network is built from, then build the modules."""

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetBinaryClassifier
 from skorch.callbacks import EarlyStopping, EpochScoring
 from skorch.utils import to_numpy
 
 from sklens._deprecation import DEPRECATED, renamed
-from sklens._skorch import AutoDeviceMixin, seeded_torch
+from sklens._skorch import AutoDeviceMixin, ParameterValidationMixin, seeded_torch
 from sklens._validation import as_model_input, check_images
 from sklens.nn.lensfinder import LensFinderCNN, check_image_size
 
@@ -34,7 +36,7 @@ def _valid_accuracy(net: LensClassifier, X, y) -> float:
     return float(np.mean((proba[:, 1] > net.threshold) == (to_numpy(y) > 0.5)))
 
 
-class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
+class LensClassifier(ParameterValidationMixin, AutoDeviceMixin, NeuralNetBinaryClassifier):
     """HOLISMOKES-style CNN lens finder (Canameras et al. 2020), as a scikit-learn classifier.
 
     Three convolutions (kernels ``kernel_sizes``, ``n_filters`` filters, ReLU, 2 x 2 max pooling
@@ -103,6 +105,22 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
     >>> clf.fit(X, y).predict_proba(X).shape
     (40, 2)
     """
+
+    _parameter_constraints: dict = {
+        "n_filters": ["array-like"],
+        "kernel_sizes": ["array-like"],
+        "hidden": ["array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],  # 0: build the network only
+        "patience": [Interval(Integral, 0, None, closed="left"), None],
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+        "random_state": ["random_state"],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+    }
 
     classes_: np.ndarray | None = None  # shadows skorch's fixed [0, 1]; set by fit
     invariance: str | None = None  # the plain network; RotInvariantLensClassifier makes it a param
@@ -213,6 +231,7 @@ class LensClassifier(AutoDeviceMixin, NeuralNetBinaryClassifier):
         self : LensClassifier
             The fitted estimator.
         """
+        self._validate_params()
         images = check_images(X)
         check_image_size(images.shape[2:], self.invariance)
         classes, target = _encode_binary_labels(y, len(images))
@@ -355,6 +374,12 @@ class RotInvariantLensClassifier(LensClassifier):
     True
     """
 
+    _parameter_constraints: dict = {
+        **LensClassifier._parameter_constraints,
+        "invariance": [StrOptions({"input", "group"})],
+        "group": [StrOptions({"C4", "D4"})],
+    }
+
     def __init__(
         self,
         module: type[torch.nn.Module] = LensFinderCNN,
@@ -366,31 +391,6 @@ class RotInvariantLensClassifier(LensClassifier):
         super().__init__(module, **kwargs)
         self.invariance = invariance
         self.group = group
-
-    def fit(self, X, y, **fit_params) -> RotInvariantLensClassifier:
-        """Check ``invariance`` and ``group``, then fit as ``LensClassifier.fit`` does.
-
-        See [`LensClassifier.fit`][sklens.classification.LensClassifier.fit].
-
-        Parameters
-        ----------
-        X : array-like of shape (n, C, S, S) or (n, S, S)
-            Square training images.
-        y : array-like of shape (n,)
-            Two-class labels.
-        **fit_params
-            Passed to [`skorch.NeuralNet.fit`](https://skorch.readthedocs.io/en/stable/net.html).
-
-        Returns
-        -------
-        self : RotInvariantLensClassifier
-            The fitted estimator.
-        """
-        if self.invariance not in ("input", "group"):
-            raise ValueError(f"invariance must be 'input' or 'group'; got {self.invariance!r}.")
-        if self.group not in ("C4", "D4"):
-            raise ValueError(f"group must be 'C4' or 'D4'; got {self.group!r}.")
-        return super().fit(X, y, **fit_params)
 
     def _network_kwargs(self) -> dict:
         return {**super()._network_kwargs(), "invariance": self.invariance, "group": self.group}

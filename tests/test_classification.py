@@ -224,12 +224,26 @@ def test_bad_training_input_is_refused_before_training(data, X_change, y_change,
     assert not hasattr(clf, "module_") or clf.module_ is None
 
 
-def test_bad_parameters_are_refused(data):
+@pytest.mark.parametrize(
+    ("cls", "name", "value"),
+    [
+        (RotInvariantLensClassifier, "invariance", "kernel"),
+        (RotInvariantLensClassifier, "group", "C8"),
+        (LensClassifier, "dropout", 1.0),
+        (LensClassifier, "lr", -1e-3),
+        (LensClassifier, "batch_size", 0),
+        (LensClassifier, "max_epochs", -1),
+        (LensClassifier, "patience", -2),
+        (LensClassifier, "threshold", 1.5),
+        (LensClassifier, "weight_decay", -1.0),
+    ],
+)
+def test_bad_parameters_are_refused_by_name_before_any_work(cls, name, value, data):
     X, y, _, _ = data
-    with pytest.raises(ValueError, match="invariance"):
-        RotInvariantLensClassifier(invariance="kernel").fit(X, y)
-    with pytest.raises(ValueError, match="group"):
-        RotInvariantLensClassifier(group="C8").fit(X, y)
+    model = cls(**{name: value})
+    with pytest.raises(ValueError, match=f"'{name}' parameter of {cls.__name__} must be"):
+        model.fit(X, y)
+    assert not model.initialized_
 
 
 def test_bad_prediction_input_is_refused(fitted, data):
