@@ -40,3 +40,13 @@ def renamed(owner: str, old: str, old_value, new: str, new_value, unset=DEPRECAT
         stacklevel=3,
     )
     return old_value
+
+
+def warn_renamed_attribute(owner: str, old: str, new: str) -> None:
+    """Warn that the fitted attribute ``old`` of ``owner`` is now ``new`` (removed in 0.4)."""
+    warnings.warn(
+        f"the fitted attribute {old} of {owner} was replaced by {new} in sklens 0.2 and will be removed "
+        "in 0.4.",
+        FutureWarning,
+        stacklevel=3,
+    )

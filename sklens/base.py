@@ -40,7 +40,7 @@ from sklens.exceptions import NoTargetDataWarning
 from sklens.nn.ensemble import MemberLosses, stack_networks
 from sklens.nn.networks import default_network
 from sklens.nn.sampling import MemberBatches, TargetSampler, member_random_stream
-from sklens.nn.tap import feature_dimension, tap_features
+from sklens.nn.tap import evaluation_mode, feature_dimension, tap_features
 
 __all__ = ["DomainAdaptiveRegressor"]
 
@@ -337,7 +337,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
             seeds = [self._draw_member_seed(k) for k in range(self.n_members)]
             self.target_sampler_ = None if X_tgt is None else [TargetSampler(X_tgt, s) for s in seeds]
         else:
-            seed = int(torch.randint(0, 2**31 - 1, (1,)))
+            seed = _sampler_seed()
             self.target_sampler_ = None if X_tgt is None else TargetSampler(X_tgt, seed)
         try:
             super().partial_fit(X_src, y_src, **fit_params)
@@ -354,7 +354,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
 
     def _draw_member_seed(self, k: int) -> int:
         with member_random_stream(self.member_rng_states_, k):
-            return int(torch.randint(0, 2**31 - 1, (1,)))
+            return _sampler_seed()
 
     def get_iterator(self, dataset, training: bool = False):
         if not (training and self.n_members > 1):
@@ -526,16 +526,9 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
             The features, computed in evaluation mode; the network's mode is left as it was.
         """
         X, _ = self._as_model_input(X)
-        was_training = self.module_.training
-        self.module_.eval()
         step = max(self.batch_size, 256)
-        try:
-            with torch.no_grad():
-                parts = [
-                    self._features(to_tensor(X[i : i + step], self.device)) for i in range(0, len(X), step)
-                ]
-        finally:
-            self.module_.train(was_training)
+        with evaluation_mode(self.module_), torch.no_grad():
+            parts = [self._features(to_tensor(X[i : i + step], self.device)) for i in range(0, len(X), step)]
         features = np.concatenate(parts)
         return features if self.n_members == 1 else features.transpose(1, 0, 2)
 
@@ -545,3 +538,8 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         with tap_features(self.module_, self.feature_layer) as tapped:
             self.module_(x)
         return tapped[0].cpu().numpy()
+
+
+def _sampler_seed() -> int:
+    """The target sampler's seed, drawn from torch's current CPU stream (a fit's, or a member's)."""
+    return int(torch.randint(0, 2**31 - 1, (1,)))

@@ -10,7 +10,6 @@ training uses ``BCEWithLogitsLoss`` (the seed's sigmoid output with binary cross
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 
@@ -22,7 +21,7 @@ from skorch import NeuralNetBinaryClassifier
 from skorch.callbacks import EarlyStopping, EpochScoring
 from skorch.utils import to_numpy
 
-from sklens._deprecation import DEPRECATED, renamed
+from sklens._deprecation import DEPRECATED, renamed, warn_renamed_attribute
 from sklens._skorch import AutoDeviceMixin, ParameterValidationMixin, seeded_torch
 from sklens._validation import as_model_input, check_images
 from sklens.nn.lensfinder import LensFinderCNN, check_image_size
@@ -259,13 +258,13 @@ class LensClassifier(ParameterValidationMixin, AutoDeviceMixin, NeuralNetBinaryC
     @property
     def n_channels_in_(self) -> int:
         """Deprecated: ``input_shape_[0]``."""
-        _warn_fitted_attribute("n_channels_in_", "input_shape_[0]")
+        warn_renamed_attribute(type(self).__name__, "n_channels_in_", "input_shape_[0]")
         return self.input_shape_[0]
 
     @property
     def image_size_(self) -> tuple[int, int]:
         """Deprecated: ``input_shape_[1:]``."""
-        _warn_fitted_attribute("image_size_", "input_shape_[1:]")
+        warn_renamed_attribute(type(self).__name__, "image_size_", "input_shape_[1:]")
         return self.input_shape_[1:]
 
     def predict_proba(self, X) -> np.ndarray:
@@ -410,12 +409,3 @@ def _encode_binary_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
             f"1 = lens); got {len(classes)}: {classes[:10].tolist()}."
         )
     return classes, encoded.astype(np.float32)
-
-
-def _warn_fitted_attribute(old: str, new: str) -> None:
-    warnings.warn(
-        f"the fitted attribute {old} was replaced by {new} (the same name as the regressors') in sklens "
-        "0.2 and will be removed in 0.4.",
-        FutureWarning,
-        stacklevel=3,
-    )

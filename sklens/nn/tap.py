@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-__all__ = ["feature_dimension", "module_device", "tap_features"]
+__all__ = ["evaluation_mode", "feature_dimension", "module_device", "tap_features"]
 
 
 def _feature_module(network: nn.Module, layer: str) -> nn.Module:
@@ -62,6 +62,17 @@ def tap_features(network: nn.Module, layer: str) -> Iterator[list[torch.Tensor]]
         handle.remove()
 
 
+@contextlib.contextmanager
+def evaluation_mode(network: nn.Module) -> Iterator[None]:
+    """Run the block with ``network`` in evaluation mode, then give it back the mode it had."""
+    was_training = network.training
+    network.eval()
+    try:
+        yield
+    finally:
+        network.train(was_training)
+
+
 def module_device(module: nn.Module) -> torch.device:
     """The device of ``module``'s first parameter or buffer (the CPU for a module without any)."""
     for tensor in (*module.parameters(), *module.buffers()):
@@ -81,12 +92,7 @@ def feature_dimension(network: nn.Module, layer: str, input_shape: Sequence[int]
     >>> feature_dimension(PaperCNN(image_size=(40, 40)), "features", (1, 40, 40))
     800
     """
-    was_training = network.training
-    network.eval()
-    try:
-        probe = torch.zeros(2, *input_shape, device=module_device(network))
-        with torch.no_grad(), tap_features(network, layer) as tapped:
-            network(probe)
-    finally:
-        network.train(was_training)
+    probe = torch.zeros(2, *input_shape, device=module_device(network))
+    with evaluation_mode(network), torch.no_grad(), tap_features(network, layer) as tapped:
+        network(probe)
     return tapped[0].shape[1]
