@@ -32,3 +32,11 @@ def test_fits_example_predicts_survey_files():
 def test_model_selection_example_selects_without_target_labels():
     search = load("model_selection").main(["--fast"])
     assert set(search.best_params_) == {"lambda_da", "lr"}
+
+
+def test_ensemble_example_reports_the_mean_and_a_spread_that_tracks_the_error():
+    result = load("ensemble_spread").main(["--fast"])
+    assert len(result["member_r2"]) == 5
+    # The mean's squared error is at most the members' average one: R^2 of the mean >= their mean R^2.
+    assert result["ensemble_r2"] >= sum(result["member_r2"]) / 5
+    assert result["error_widest_spread"] > result["error_narrowest_spread"]
