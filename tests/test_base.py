@@ -148,6 +148,8 @@ ESTIMATORS_ON_META = {
     "DANNRegressor": lambda: DANNRegressor(max_epochs=1, device="meta"),
     "MMDRegressor": lambda: MMDRegressor(max_epochs=1, device="meta"),
     "CORALRegressor": lambda: CORALRegressor(max_epochs=1, device="meta"),
+    "DANNRegressor-ensemble": lambda: DANNRegressor(max_epochs=1, device="meta", n_members=2),
+    "MMDRegressor-ensemble": lambda: MMDRegressor(max_epochs=1, device="meta", n_members=2),
     "LensClassifier": lambda: LensClassifier(
         max_epochs=1, device="meta", n_filters=(2, 2, 2), hidden=(4, 4), train_split=None
     ),
@@ -182,6 +184,8 @@ def test_every_tensor_lives_on_the_requested_device(name):
     assert tensors and {t.device.type for t in tensors} == {"meta"}
     if name == "DANNRegressor":  # the domain classifier is part of the adaptation loss
         assert next(model.adaptation_loss_.domain_classifier.parameters()).device.type == "meta"
+    if name.endswith("ensemble"):  # every member's network and loss
+        assert len(model.adaptation_loss_.losses) == 2
 
 
 def test_float32_inputs_reach_training_without_a_copy(tmp_path):
