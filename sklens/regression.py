@@ -17,7 +17,7 @@ from torch import nn
 
 from sklens.base import DomainAdaptiveRegressor
 from sklens.callbacks import ReversalSchedule
-from sklens.nn.losses import CORALLoss, DomainAdversarialLoss, MMDLoss
+from sklens.nn.losses import BANDWIDTHS, CORALLoss, DomainAdversarialLoss, MMDLoss
 from sklens.nn.networks import DomainClassifier
 
 __all__ = ["CNNRegressor", "DANNRegressor", "MMDRegressor", "CORALRegressor"]
@@ -99,6 +99,11 @@ class MMDRegressor(DomainAdaptiveRegressor):
         the joint batch).
     mmd_estimator : {'biased', 'unbiased'}
         The paper's V-statistic, or the unbiased U-statistic.
+    bandwidth : {'mean', 'median'}
+        The base of the kernels' bandwidths: the joint batch's mean squared pairwise distance (the
+        paper's) or its median. With the mean, one very bright image in a batch (features ~100x the
+        bulk's norm at the paper's size) inflates every bandwidth and flattens the kernel for the rest of
+        the batch; the median is not moved by a few such rows (docs/results.md, "MMD's outliers").
     lr : float or 'auto'
         ``'auto'``: the paper's 6e-5 for images, 3e-3 for (n_samples, n_features) input.
     **kwargs
@@ -121,6 +126,7 @@ class MMDRegressor(DomainAdaptiveRegressor):
         "kernel_num": [Interval(Integral, 1, None, closed="left")],
         "kernel_mul": [Interval(Real, 0, None, closed="neither")],
         "mmd_estimator": [StrOptions({"biased", "unbiased"})],
+        "bandwidth": [StrOptions(set(BANDWIDTHS))],
     }
 
     def __init__(
@@ -131,6 +137,7 @@ class MMDRegressor(DomainAdaptiveRegressor):
         kernel_num: int = 5,
         kernel_mul: float = 2.0,
         mmd_estimator: str = "biased",
+        bandwidth: str = "mean",
         lr: float | str = "auto",
         **kwargs,
     ) -> None:
@@ -138,9 +145,10 @@ class MMDRegressor(DomainAdaptiveRegressor):
         self.kernel_num = kernel_num
         self.kernel_mul = kernel_mul
         self.mmd_estimator = mmd_estimator
+        self.bandwidth = bandwidth
 
     def make_adaptation_loss(self, n_features: int) -> nn.Module:
-        return MMDLoss(self.kernel_mul, self.kernel_num, self.mmd_estimator)
+        return MMDLoss(self.kernel_mul, self.kernel_num, self.mmd_estimator, self.bandwidth)
 
 
 class DANNRegressor(DomainAdaptiveRegressor):

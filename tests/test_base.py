@@ -24,8 +24,9 @@ ADAPTIVE = [
     MMDRegressor,
     CORALRegressor,
     lambda **kw: MMDRegressor(mmd_estimator="unbiased", **kw),
+    lambda **kw: MMDRegressor(bandwidth="median", **kw),
 ]
-ADAPTIVE_IDS = ["DANN", "MMD", "CORAL", "MMD-unbiased"]
+ADAPTIVE_IDS = ["DANN", "MMD", "CORAL", "MMD-unbiased", "MMD-median"]
 
 
 def images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
@@ -124,6 +125,7 @@ BAD_PARAMETERS = [
     (MMDRegressor, "kernel_num", 0),
     (MMDRegressor, "kernel_mul", 0),
     (MMDRegressor, "mmd_estimator", "median"),
+    (MMDRegressor, "bandwidth", "max"),
     (CNNRegressor, "batch_size", 0),
     (CNNRegressor, "max_epochs", -1),
     (CNNRegressor, "lr", 0.0),
