@@ -150,7 +150,7 @@ def _finite_array(values, name: str) -> np.ndarray:
 def _check_predictive(y_true, y_mean=None, y_std=None, samples=None) -> _Predictive:
     """Validate ``y_true`` and one predictive form (Gaussian or samples) and make them (n, k)."""
     y = _finite_array(y_true, "y_true")
-    if y.ndim not in (1, 2) or len(y) == 0 or y.size == 0:
+    if y.ndim not in (1, 2) or y.size == 0:
         raise ValueError(f"y_true must have shape (n,) or (n, k) with n, k >= 1; got shape {y.shape}.")
     gaussian = y_mean is not None or y_std is not None
     if gaussian == (samples is not None):

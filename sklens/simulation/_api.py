@@ -98,20 +98,21 @@ def _check_targets(targets: Sequence[str] | None, config: SimulationConfig) -> l
     """Validate the short names of ``targets`` (before anything is simulated)."""
     if targets is None:
         return None
-    if isinstance(targets, str) or not isinstance(targets, Sequence) or not targets:
+    names = [] if isinstance(targets, str) or not np.iterable(targets) else [str(t) for t in targets]
+    if not names:
         raise ValueError(
             f"targets must be a non-empty list of parameter names, e.g. ['theta_E']; got {targets!r}."
         )
-    unknown = [name for name in targets if name not in LENS_PARAMETERS]
+    unknown = [name for name in names if name not in LENS_PARAMETERS]
     if unknown:
         raise ValueError(f"unknown targets {unknown}; the valid names are {list(LENS_PARAMETERS)}.")
-    if len(set(targets)) < len(targets):
-        raise ValueError(f"targets lists a parameter twice: {list(targets)}.")
+    if len(set(names)) < len(names):
+        raise ValueError(f"targets lists a parameter twice: {names}.")
     if config.classes:
         raise ValueError(
             f"targets cannot be used with the classification classes (SKLENS.CLASSES) of the {config.source}."
         )
-    return list(targets)
+    return names
 
 
 def _check_columns(config: SimulationConfig, columns, targets: list[str] | None) -> None:

@@ -63,6 +63,7 @@ def test_a_fixed_parameter_as_target_warns():
         ),
         ("theta_E", "non-empty list of parameter names"),
         ([], "non-empty list"),
+        (3, "non-empty list"),
         (["e1", "e1"], "twice"),
     ],
 )
