@@ -195,11 +195,8 @@ def test_every_tensor_lives_on_the_requested_device(name):
         assert next(model.adaptation_loss_.domain_classifier.parameters()).device.type == "meta"
     if name.endswith("ensemble"):  # every member's network and loss
         assert len(model.adaptation_loss_.losses) == 2
-    if "flow" in name:  # zuko's flows (one per member) and their base distributions' buffers
+    if "flow" in name:  # one zuko flow per member, checked with every module above
         assert len(model.output_head_) == model.n_members
-        assert {t.device.type for t in (*model.output_head_.parameters(), *model.output_head_.buffers())} == {
-            "meta"
-        }
 
 
 def test_float32_inputs_reach_training_without_a_copy(tmp_path):
