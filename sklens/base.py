@@ -513,12 +513,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         """
         if self.output_head_ is None:
             return super().get_loss(y_pred, y_true, X=X, training=training)
-        y_true = to_tensor(y_true, device=self.device)
-        if y_pred.dim() == 3:  # an ensemble's (n, K, width) output on validation rows: the members' mean
-            return torch.stack(
-                [head.loss(y_pred[:, k], y_true) for k, head in enumerate(self.output_head_)]
-            ).mean()
-        return self.output_head_[member].loss(y_pred, y_true)
+        return self.output_head_[member].loss(y_pred, to_tensor(y_true, device=self.device))
 
     # ----------------------------------------------------------------------------------- predicting
     @available_if(lambda self: False)
