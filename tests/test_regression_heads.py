@@ -187,3 +187,11 @@ def test_pickle_and_clone(head, toy):
     fresh = clone(model)
     assert fresh.get_params()["head"] == head and fresh.get_params()["beta"] == 0.3
     assert not fresh.initialized_
+
+
+def test_every_members_flow_is_trained_by_the_optimiser(toy):
+    X, Y, X_tgt = toy
+    model = MMDRegressor(**FAST, head="flow", n_members=2).fit(X, Y, X_tgt=X_tgt)
+    in_optimiser = {id(p) for group in model.optimizer_.param_groups for p in group["params"]}
+    flows = list(model.output_head_.parameters())
+    assert len(model.output_head_) == 2 and {id(p) for p in flows} <= in_optimiser
