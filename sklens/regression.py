@@ -63,7 +63,10 @@ class CNNRegressor(DomainAdaptiveRegressor):
         Weight of the adaptation loss; unused here (there is none), accepted so that every sklens
         regressor takes the same parameters.
     **kwargs
-        Any other parameter of
+        The ensemble, uncertainty-head and scaling parameters of
+        [`DomainAdaptiveRegressor`][sklens.base.DomainAdaptiveRegressor] (``n_members``, ``head``:
+        ``'point'``, ``'gaussian'`` or ``'flow'``, ``beta``, ``flow_context``, ``flow_transforms``,
+        ``flow_hidden``, ``target_scaling``); any other parameter of
         [`skorch.NeuralNetRegressor`](https://skorch.readthedocs.io/en/stable/regressor.html), and
         parameters of the network as ``module__name`` (e.g. ``module__hidden=(32,)``).
 
