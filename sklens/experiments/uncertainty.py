@@ -128,7 +128,8 @@ def measure_uncertainty(
     -------
     sklearn.utils.Bunch
         ``config``, ``runs`` (one dict per method, head and seed), ``summary`` (mean and std over
-        seeds per method, head, domain and parameter) and ``paths`` of the written files.
+        seeds per method, head, domain and parameter), ``paths`` of the written files and
+        ``n_trained`` (runs trained by this call; finished runs found on disk are reused).
 
     Examples
     --------
@@ -140,10 +141,10 @@ def measure_uncertainty(
     check_requirements()
     out = _prepare_output(out)
     data = _load_parameters(config, Path(cache_dir) if cache_dir else out / "cache", progress)
-    runs = _run_all(config, data, out / "runs", resolve_device(device), progress)
+    runs, n_trained = _run_all(config, data, out / "runs", resolve_device(device), progress)
     summary = summarise_calibration(runs, config)
     paths = _write_report(out, config, runs, summary)
-    return Bunch(config=config, runs=runs, summary=summary, paths=paths)
+    return Bunch(config=config, runs=runs, summary=summary, paths=paths, n_trained=n_trained)
 
 
 def _load_parameters(config: UncertaintyConfig, cache_dir: Path, progress: bool) -> Bunch:
@@ -186,18 +187,19 @@ def make_uncertainty_estimator(method: str, head: str, config: UncertaintyConfig
 
 def _run_all(
     config: UncertaintyConfig, data: Bunch, runs_dir: Path, device: str, progress: bool
-) -> list[dict]:
+) -> tuple[list[dict], int]:
     from tqdm.auto import tqdm
 
     tasks = [(m, h, s) for s in range(config.seeds) for m in config.methods for h in config.heads]
-    runs = []
+    runs, n_trained = [], 0
     for method, head, seed in tqdm(tasks, desc="training runs", disable=not progress):
         run_dir = runs_dir / f"{method}-{head}-seed{seed}"
-        marker = run_dir / "result.json"
+        marker = run_dir / "result.json"  # written last, atomically
         if not marker.exists():
             _train_and_evaluate(method, head, seed, config, data, run_dir, device)
+            n_trained += 1
         runs.append(json.loads(marker.read_text()))
-    return runs
+    return runs, n_trained
 
 
 def _train_and_evaluate(method, head, seed, config, data, run_dir: Path, device: str) -> None:

@@ -1,0 +1,67 @@
+"""`sklens uncertainty` end to end on a tiny configuration (real deeplenstronomy, seconds)."""
+
+import json
+
+import matplotlib.image
+import pytest
+
+from sklens.cli import main
+from sklens.experiments.uncertainty import draw_calibration_figure, measure_uncertainty
+
+TINY = dict(n=24, epochs=1, seeds=1, methods=("none", "mmd"), targets=("theta_E", "e1"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("uncertainty")
+    return out, measure_uncertainty(out=out, **TINY)
+
+
+def test_every_method_head_and_parameter_is_measured(tiny_run):
+    out, result = tiny_run
+    assert result.n_trained == 4  # 2 methods x 2 heads x 1 seed
+    assert sorted(result.summary) == ["mmd-flow", "mmd-gaussian", "none-flow", "none-gaussian"]
+    results = json.loads((out / "results.json").read_text())
+    for cells in results["summary"].values():
+        for domain in ("source", "target"):
+            assert sorted(cells[domain]) == ["e1", "theta_E"]
+            for metrics in cells[domain].values():
+                assert 0 <= metrics["coverage_68"]["mean"] <= metrics["coverage_95"]["mean"] <= 1
+                assert metrics["mean_abs_residual"]["mean"] > 0
+
+
+def test_table_has_one_section_per_parameter_and_the_figure_one_panel_per_method_and_head(tiny_run):
+    out, result = tiny_run
+    table = (out / "calibration.md").read_text()
+    assert "## theta_E" in table and "## e1" in table
+    assert table.count("| MMD | flow |") == 2
+    assert matplotlib.image.imread(out / "calibration.png").shape[0] > 100
+    figure = draw_calibration_figure(result.runs, result.config)
+    assert [ax.get_title() for ax in figure.axes] == [
+        "No DA, gaussian head (target)",
+        "No DA, flow head (target)",
+        "MMD, gaussian head (target)",
+        "MMD, flow head (target)",
+    ]
+    assert all(len(ax.lines) == 3 for ax in figure.axes)  # two parameters and the diagonal
+
+
+def test_rerun_resumes_from_the_stored_runs(tiny_run):
+    out, first = tiny_run
+    again = measure_uncertainty(out=out, **TINY)
+    assert again.n_trained == 0 and again.summary == first.summary
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--heads", "point"], "unknown heads ['point']"),
+        (["--targets", "theta_E,mass"], "unknown targets ['mass']"),
+        (["--methods", "coral"], "unknown methods ['coral']"),
+        (["--seeds", "0"], "seeds must be at least 1"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_simulation(argv, message, tmp_path, capsys):
+    assert main(["uncertainty", "--out", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
