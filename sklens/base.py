@@ -57,6 +57,18 @@ FLOW_MOMENTS_SEED = 0
 #: Rows per chunk when sampling a head, to bound the memory of (samples, rows, parameters).
 _SAMPLE_CHUNK = 256
 
+#: Attributes a model pickled before the uncertainty heads lacks, with the values that give it its old
+#: behaviour (a point head, y as given).
+_STATE_ADDED_WITH_HEADS = {
+    "head": "point",
+    "beta": 0.5,
+    "flow_context": 32,
+    "flow_transforms": 3,
+    "flow_hidden": 64,
+    "target_scaling": "none",
+    "output_head_": None,
+}
+
 
 class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralNetRegressor):
     """Base class of the sklens regressors: a skorch regressor with a plug-in adaptation loss.
@@ -206,6 +218,14 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         self.flow_transforms = flow_transforms
         self.flow_hidden = flow_hidden
         self.target_scaling = target_scaling
+
+    def __setstate__(self, state: dict) -> None:
+        # A model pickled before the uncertainty heads (sklens 0.2.0) is a point model on y as given.
+        for name, value in _STATE_ADDED_WITH_HEADS.items():
+            state.setdefault(name, value)
+        if state.get("initialized_") and "y_mean_" not in state:
+            state["y_mean_"], state["y_scale_"] = np.zeros(state["n_outputs_"]), np.ones(state["n_outputs_"])
+        super().__setstate__(state)
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", its private bookkeeping included.

@@ -43,6 +43,22 @@ def test_pickle_round_trip_gives_identical_predictions(cls, toy):
     assert loaded.get_params()["device"] == "auto"
 
 
+def test_a_model_pickled_before_the_uncertainty_heads_still_predicts(toy):
+    """sklens 0.2.0's pickles lack the head's parameters and the scaling of y: they load as point models
+    on y as given (the paper reproduction's stored models are such pickles)."""
+    from sklens.base import _STATE_ADDED_WITH_HEADS
+
+    X, y, X_tgt = toy
+    model = MMDRegressor(**FAST).fit(X, y, X_tgt=X_tgt)
+    state = model.__getstate__()
+    for name in [*_STATE_ADDED_WITH_HEADS, "y_mean_", "y_scale_"]:
+        del state[name]
+    old = MMDRegressor.__new__(MMDRegressor)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.predict(X), model.predict(X))
+    assert old.get_params()["head"] == "point" and old.get_params()["target_scaling"] == "none"
+
+
 def test_save_params_and_load_params(toy, tmp_path):
     X, y, X_tgt = toy
     model = DANNRegressor(**FAST).fit(X, y, X_tgt=X_tgt)
