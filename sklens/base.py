@@ -37,6 +37,7 @@ from sklens._validation import as_model_input, check_random_state_seed
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed, target_rows
 from sklens.exceptions import NoTargetDataWarning
+from sklens.nn.domain_norm import domain_rows, use_domain_batchnorm
 from sklens.nn.ensemble import MemberLosses, stack_networks
 from sklens.nn.networks import default_network
 from sklens.nn.sampling import MemberBatches, TargetSampler, member_random_stream
@@ -115,6 +116,8 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "lambda_da": [Interval(Real, 0, None, closed="left")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
+        "domain_batchnorm": ["boolean", StrOptions({"statistics", "affine"})],
+        "predict_domain": [StrOptions({"source", "target"})],
         "random_state": ["random_state"],
         "device": [str, torch.device, None],
         "verbose": ["verbose"],
@@ -137,6 +140,8 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         verbose: int = 0,
         lambda_da: float = 1.0,
         n_members: int = 1,
+        domain_batchnorm: bool | str = False,
+        predict_domain: str = "target",
         **kwargs,
     ) -> None:
         kwargs.setdefault("iterator_train__shuffle", True)
@@ -157,6 +162,8 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         self.random_state = random_state
         self.lambda_da = lambda_da
         self.n_members = n_members
+        self.domain_batchnorm = domain_batchnorm
+        self.predict_domain = predict_domain
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", its private bookkeeping included.
@@ -197,11 +204,13 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
     def initialize_module(self):
         if self.n_members > 1:
             self._initialize_members()
-            return self
-        self.module_ = self._build_network()
-        # The network is still where it was built (skorch moves it to self.device afterwards).
-        n_features = feature_dimension(self.module_, self.feature_layer, self.input_shape_)
-        self.adaptation_loss_ = self.make_adaptation_loss(n_features)
+        else:
+            self.module_ = self._build_network()
+            # The network is still where it was built (skorch moves it to self.device afterwards).
+            n_features = feature_dimension(self.module_, self.feature_layer, self.input_shape_)
+            self.adaptation_loss_ = self.make_adaptation_loss(n_features)
+        if self.domain_batchnorm:  # after stacking: a stacked BatchNorm splits as one layer
+            use_domain_batchnorm(self.module_, share_affine=self.domain_batchnorm != "affine")
         return self
 
     def _build_network(self) -> nn.Module:
@@ -321,14 +330,20 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         ``stream`` is the random stream of this call (the epochs trained before it).
         """
         as_model_input(X_src, self.input_shape_, type(self).__name__, read_only_ok=True)
-        if X_tgt is None and self.adaptation_loss_ is not None:
+        if X_tgt is None and (self.adaptation_loss_ is not None or self.domain_batchnorm):
+            stats = (
+                ", and its target BatchNorm statistics keep their initial values"
+                if self.domain_batchnorm
+                else ""
+            )
             warnings.warn(
                 f"{type(self).__name__} got no target rows (no X_tgt and no row of y that is all NaN), "
-                "so it trains on the source rows alone, without adaptation.",
+                f"so it trains on the source rows alone, without adaptation{stats}.",
                 NoTargetDataWarning,
                 stacklevel=3,
             )
         self.n_target_rows_ = 0 if X_tgt is None else len(X_tgt)
+        self.lambda_da_ = float(self.lambda_da)  # a schedule callback may change it step by step
         # Tensors on the inputs' memory: the members and the batches share it, nothing is copied.
         X_src, y_src = shared_tensor(X_src), shared_tensor(y_src)
         X_tgt = None if X_tgt is None else shared_tensor(X_tgt)
@@ -368,29 +383,38 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         X, y = (torch.as_tensor(part) for part in (dataset.X, dataset.y))
         return MemberBatches(indices, X, y, self.member_rng_states_)
 
+    def _with_target_batch(self) -> bool:
+        """Whether a training step passes a target batch through the network: for the adaptation
+        loss, or for the target statistics of domain-specific BatchNorm (AdaBN, without a loss)."""
+        return self.target_sampler_ is not None and (
+            self.adaptation_loss_ is not None or bool(self.domain_batchnorm)
+        )
+
     def train_step_single(self, batch, **fit_params):
         if self.n_members > 1:
             return self._member_step(batch)
         Xi, yi = unpack_data(batch)
-        if self.adaptation_loss_ is None or self.target_sampler_ is None:
-            step = super().train_step_single(batch, **fit_params)
+        if not self._with_target_batch():
+            with domain_rows(self.module_, domain="source"):
+                step = super().train_step_single(batch, **fit_params)
             self.history.record_batch("task_loss", step["loss"].item())
             return step
         self._set_training(True)
         Xi = to_tensor(Xi, device=self.device)
         n_src = len(Xi)
         Xt = self.target_sampler_.draw(n_src).to(self.device)
-        with tap_features(self.module_, self.feature_layer) as tapped:
+        with tap_features(self.module_, self.feature_layer) as tapped, domain_rows(self.module_, n_src):
             y_pred = self.infer(torch.cat([Xi, Xt]), **fit_params)[:n_src]
         terms = {"task_loss": self.get_loss(y_pred, yi, X=Xi, training=True)}
-        if n_src >= getattr(self.adaptation_loss_, "min_rows", 1):
+        if self.adaptation_loss_ is not None and n_src >= getattr(self.adaptation_loss_, "min_rows", 1):
             features = tapped[0]
             terms["adaptation_loss"] = self.adaptation_loss_(features[:n_src], features[n_src:])
-        loss = terms["task_loss"] + self.lambda_da * terms.get("adaptation_loss", 0.0)
+        loss = terms["task_loss"] + self.lambda_da_ * terms.get("adaptation_loss", 0.0)
         loss.backward()
         for name, term in terms.items():  # the first read of a value on the host, after backward
             self.history.record_batch(name, term.item())
-        self.history.record_batch("lambda_da", float(self.lambda_da))
+        if self.adaptation_loss_ is not None:
+            self.history.record_batch("lambda_da", self.lambda_da_)
         return {"loss": loss, "y_pred": y_pred}
 
     def _member_step(self, batch) -> dict:
@@ -399,11 +423,13 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         Xi, yi = (to_tensor(part, device=self.device) for part in unpack_data(batch))
         self._set_training(True)
         n_src = len(Xi)
-        adapts = self.adaptation_loss_ is not None and self.target_sampler_ is not None
-        if adapts:
+        with_target = self._with_target_batch()
+        adapts = with_target and self.adaptation_loss_ is not None
+        if with_target:
             Xt = torch.stack([sampler.draw(n_src) for sampler in self.target_sampler_], dim=1)
-            Xi_all = torch.cat([Xi, Xt.to(self.device)])
-        features, outputs = self.module_.forward_features(Xi_all if adapts else Xi)
+            Xi = torch.cat([Xi, Xt.to(self.device)])
+        with domain_rows(self.module_, n_src):
+            features, outputs = self.module_.forward_features(Xi)
         y_pred = outputs[:n_src]
         terms = {
             "task_loss": torch.stack(
@@ -412,15 +438,19 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         }
         if adapts and n_src >= self.adaptation_loss_.min_rows:
             terms["adaptation_loss"] = self.adaptation_loss_(features[:n_src], features[n_src:])
-        member_losses = terms["task_loss"] + self.lambda_da * terms.get("adaptation_loss", 0.0)
+        member_losses = terms["task_loss"] + self.lambda_da_ * terms.get("adaptation_loss", 0.0)
         member_losses.sum().backward()
         for name, term in terms.items():
             values = term.detach()
             self.history.record_batch(name, values.mean().item())
             self.history.record_batch(f"{name}_spread", values.std(unbiased=False).item())
         if adapts:
-            self.history.record_batch("lambda_da", float(self.lambda_da))
+            self.history.record_batch("lambda_da", self.lambda_da_)
         return {"loss": member_losses.mean(), "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        with domain_rows(self.module_, domain=self.predict_domain):  # the statistics predict uses
+            return super().validation_step(batch, **fit_params)
 
     # ----------------------------------------------------------------------------------- predicting
     @available_if(lambda self: False)
@@ -476,7 +506,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         """
         X, single = self._as_model_input(X)
         # skorch's DataLoader draws a seed from torch's global generator; keep the caller's stream.
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), domain_rows(self.module_, domain=self.predict_domain):
             y_pred = self.forward(X, training=False, device="cpu").numpy().astype(np.float64)
         members = y_pred[None] if self.n_members == 1 else y_pred.transpose(1, 0, 2)
         if self.y_ndim_ == 1:
@@ -527,7 +557,11 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         """
         X, _ = self._as_model_input(X)
         step = max(self.batch_size, 256)
-        with evaluation_mode(self.module_), torch.no_grad():
+        with (
+            evaluation_mode(self.module_),
+            torch.no_grad(),
+            domain_rows(self.module_, domain=self.predict_domain),
+        ):
             parts = [self._features(to_tensor(X[i : i + step], self.device)) for i in range(0, len(X), step)]
         features = np.concatenate(parts)
         return features if self.n_members == 1 else features.transpose(1, 0, 2)
