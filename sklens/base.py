@@ -55,10 +55,11 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
     """Base class of the sklens regressors: a skorch regressor with a plug-in adaptation loss.
 
     Each training step takes a batch of labelled source rows and as many unlabelled target rows, passes
-    their concatenation through the network once (so BatchNorm's statistics come from both domains),
-    and minimises ``task_loss + lambda_da * adaptation_loss`` where the adaptation loss compares the
-    source and target features (the output of ``feature_layer``). Subclasses override
-    ``make_adaptation_loss``; returning None trains on the source rows alone.
+    their concatenation through the network once (so BatchNorm's statistics come from both domains,
+    unless ``domain_batchnorm`` keeps them apart), and minimises
+    ``task_loss + lambda_da * adaptation_loss`` where the adaptation loss compares the source and
+    target features (the output of ``feature_layer``). Subclasses override ``make_adaptation_loss``;
+    returning None trains on the source rows alone.
 
     A source batch with fewer rows than the adaptation loss is defined on (``loss.min_rows``: 2 for
     CORAL and the unbiased MMD, whose covariance or off-diagonal mean needs two rows) trains on the task
@@ -102,6 +103,16 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         batches as a separate fit with ``random_state + k`` would be; ``predict`` returns the members'
         mean, ``predict(X, return_std=True)`` their spread too, ``predict_members`` each member's.
         The history's loss terms are the members' mean, ``*_spread`` their standard deviation.
+    domain_batchnorm : bool or {'statistics', 'affine'}
+        Separate BatchNorm statistics for source and target rows (True or ``'statistics'``: shared
+        affine parameters, AdaBN; ``'affine'``: per-domain affine parameters too, DSBN), made by
+        [`use_domain_batchnorm`][sklens.nn.domain_norm.use_domain_batchnorm] on the built network
+        (after stacking, for an ensemble). Without an adaptation loss the target batch still passes
+        through the network, to estimate the target statistics; a fit without target rows warns that
+        they keep their initial values. False: one BatchNorm over both domains.
+    predict_domain : {'target', 'source'}
+        Whose BatchNorm statistics prediction, scoring, ``transform_features`` and the validation
+        loss use with ``domain_batchnorm``.
     **kwargs
         Further skorch parameters (e.g. ``module__hidden=(32,)``, ``optimizer__weight_decay=1e-4``).
     """
