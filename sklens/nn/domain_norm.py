@@ -47,7 +47,7 @@ class DomainBatchNorm(nn.Module):
     ----------
     n_source : int or None
         Leading rows of the current input that are source rows (set by ``domain_rows``).
-    domain : {'source', 'target'}
+    domain : {'target', 'source'}
         The domain of every row when ``n_source`` is None.
 
     Examples
@@ -144,7 +144,7 @@ def domain_rows(network: nn.Module, n_source: int | None = None, domain: str = "
     n_source : int or None
         The first ``n_source`` rows of every input are source rows, the others target rows. None:
         every row is from ``domain``.
-    domain : {'source', 'target'}
+    domain : {'target', 'source'}
         The domain of every row when ``n_source`` is None.
 
     Yields
