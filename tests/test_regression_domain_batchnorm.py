@@ -11,7 +11,7 @@ from torch import nn
 
 from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
 from sklens.exceptions import NoTargetDataWarning
-from sklens.nn.domain_norm import DomainBatchNorm
+from sklens.nn.domain_norm import DOMAINS, DomainBatchNorm
 
 FAST = dict(max_epochs=2, batch_size=16, lr=1e-3, random_state=0)
 
@@ -65,6 +65,20 @@ def test_predict_domain_uses_that_domains_running_statistics(toy):
     assert not np.allclose(
         source.transform_features(X_tgt), model.set_params(predict_domain="target").transform_features(X_tgt)
     )
+
+
+def test_the_validation_loss_uses_the_statistics_of_predict_domain(toy):
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    X, y, X_tgt = toy
+    split = predefined_split(Dataset(X[:16], y[:16, None].astype(np.float32)))  # y as the net sees it
+    model = MMDRegressor(
+        **{**FAST, "max_epochs": 1}, domain_batchnorm=True, predict_domain="source", train_split=split
+    ).fit(X[16:], y[16:], X_tgt=X_tgt)
+    mse = {d: np.mean((model.set_params(predict_domain=d).predict(X[:16]) - y[:16]) ** 2) for d in DOMAINS}
+    assert model.history[-1, "valid_loss"] == pytest.approx(mse["source"], rel=1e-5)
+    assert mse["target"] != pytest.approx(mse["source"], rel=1e-3)
 
 
 @pytest.mark.parametrize(
