@@ -37,7 +37,7 @@ from sklens._validation import as_model_input, check_random_state_seed
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed, target_rows
 from sklens.exceptions import NoTargetDataWarning
-from sklens.nn.domain_norm import domain_rows, use_domain_batchnorm
+from sklens.nn.domain_norm import DOMAINS, domain_rows, use_domain_batchnorm
 from sklens.nn.ensemble import MemberLosses, stack_networks
 from sklens.nn.networks import default_network
 from sklens.nn.sampling import MemberBatches, TargetSampler, member_random_stream
@@ -128,7 +128,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         "lambda_da": [Interval(Real, 0, None, closed="left")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "domain_batchnorm": ["boolean", StrOptions({"statistics", "affine"})],
-        "predict_domain": [StrOptions({"source", "target"})],
+        "predict_domain": [StrOptions(set(DOMAINS))],
         "random_state": ["random_state"],
         "device": [str, torch.device, None],
         "verbose": ["verbose"],
