@@ -1,8 +1,8 @@
 """Optional dependencies: where one is missing, say what needs it and which extra installs it.
 
 The core install (``pip install sklens``) runs the estimators, ``sklens.io`` and the command line's
-help. The extras add: ``sim`` (simulation with deeplenstronomy), ``plot`` (matplotlib figures) and
-``dask`` (``sklens.parallel``).
+help. The extras add: ``sim`` (simulation with deeplenstronomy), ``plot`` (matplotlib figures),
+``dask`` (``sklens.parallel``) and ``flow`` (zuko, for the regressors' ``head='flow'``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ EXTRAS = {
     "sim": ("deeplenstronomy", "lenstronomy", "pandas", "yaml"),
     "plot": ("matplotlib",),
     "dask": ("distributed",),
+    "flow": ("zuko",),
 }
 
 

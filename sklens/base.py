@@ -33,12 +33,13 @@ from sklens._skorch import (
     shared_tensor,
     stream_seed,
 )
-from sklens._validation import as_model_input, check_random_state_seed
+from sklens._validation import as_float_array, as_model_input, check_random_state_seed
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed, target_rows
 from sklens.exceptions import NoTargetDataWarning
 from sklens.nn.domain_norm import DOMAINS, domain_rows, use_domain_batchnorm
 from sklens.nn.ensemble import MemberLosses, stack_networks
+from sklens.nn.heads import FlowHead, GaussianHead, gaussian_moments
 from sklens.nn.networks import default_network
 from sklens.nn.sampling import MemberBatches, TargetSampler, member_random_stream
 from sklens.nn.tap import evaluation_mode, feature_dimension, tap_features
@@ -49,6 +50,13 @@ __all__ = ["DomainAdaptiveRegressor"]
 #: problems (docs/performance.md, "Defaults of the tabular path"): within 0.008 of R^2 of the best rate
 #: (1e-2) on each, with a third of 1e-2's seed spread on the largest.
 TABULAR_LR = 3e-3
+
+#: Samples per row from which a flow head's mean and standard deviation are estimated, drawn with
+#: seed ``FLOW_MOMENTS_SEED`` so that ``predict`` is deterministic.
+FLOW_MOMENTS_SAMPLES = 1000
+FLOW_MOMENTS_SEED = 0
+#: Rows per chunk when sampling a head, to bound the memory of (samples, rows, parameters).
+_SAMPLE_CHUNK = 256
 
 
 class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralNetRegressor):
@@ -113,6 +121,29 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
     predict_domain : {'target', 'source'}
         Whose BatchNorm statistics prediction, scoring, ``transform_features`` and the validation
         loss use with ``domain_batchnorm``.
+    head : {'point', 'gaussian', 'flow'}
+        What the network predicts (see [`sklens.nn.heads`][sklens.nn.heads]). ``'point'``: a value
+        per parameter, trained with ``criterion``. ``'gaussian'``: a mean and a variance per parameter
+        (an output of width 2k), trained with the beta-NLL loss. ``'flow'``: the context (width
+        ``flow_context``) of a conditional normalising flow over the k parameters (zuko's neural
+        spline flow, extra ``flow``), trained by maximum likelihood; an ensemble has one flow per
+        member. A network given as ``module`` must have the output width the head reads. The
+        adaptation loss acts on the same features with every head.
+    beta : float
+        The beta-NLL exponent of the gaussian head, in [0, 1] (0: the Gaussian NLL; 0.5, the
+        default, as recommended by Seitzer et al. 2022).
+    flow_context : int
+        The flow head's context width: the network's output width.
+    flow_transforms : int
+        The flow head's autoregressive spline transforms.
+    flow_hidden : int
+        Units of each of the two hidden layers of the flow's transforms.
+    target_scaling : {'auto', 'standard', 'none'}
+        ``'standard'``: train on each column of y standardised by its source mean and standard
+        deviation (``y_mean_``, ``y_scale_``), so that parameters of different units weigh alike;
+        predictions, standard deviations, samples and log-likelihoods are in the units of y.
+        ``'auto'``: standard when y has several columns or the head is not ``'point'``, else none
+        (a point model of one parameter trains on y as given).
     **kwargs
         Further skorch parameters (e.g. ``module__hidden=(32,)``, ``optimizer__weight_decay=1e-4``).
     """
@@ -129,6 +160,12 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "domain_batchnorm": ["boolean", StrOptions({"statistics", "affine"})],
         "predict_domain": [StrOptions(set(DOMAINS))],
+        "head": [StrOptions({"point", "gaussian", "flow"})],
+        "beta": [Interval(Real, 0, 1, closed="both")],
+        "flow_context": [Interval(Integral, 1, None, closed="left")],
+        "flow_transforms": [Interval(Integral, 1, None, closed="left")],
+        "flow_hidden": [Interval(Integral, 1, None, closed="left")],
+        "target_scaling": [StrOptions({"auto", "standard", "none"})],
         "random_state": ["random_state"],
         "device": [str, torch.device, None],
         "verbose": ["verbose"],
@@ -153,6 +190,12 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         n_members: int = 1,
         domain_batchnorm: bool | str = False,
         predict_domain: str = "target",
+        head: str = "point",
+        beta: float = 0.5,
+        flow_context: int = 32,
+        flow_transforms: int = 3,
+        flow_hidden: int = 64,
+        target_scaling: str = "auto",
         **kwargs,
     ) -> None:
         kwargs.setdefault("iterator_train__shuffle", True)
@@ -175,6 +218,12 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         self.n_members = n_members
         self.domain_batchnorm = domain_batchnorm
         self.predict_domain = predict_domain
+        self.head = head
+        self.beta = beta
+        self.flow_context = flow_context
+        self.flow_transforms = flow_transforms
+        self.flow_hidden = flow_hidden
+        self.target_scaling = target_scaling
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", its private bookkeeping included.
@@ -220,14 +269,30 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
             # The network is still where it was built (skorch moves it to self.device afterwards).
             n_features = feature_dimension(self.module_, self.feature_layer, self.input_shape_)
             self.adaptation_loss_ = self.make_adaptation_loss(n_features)
+            head = self._make_head()
+            self.output_head_ = None if head is None else nn.ModuleList([head])
         if self.domain_batchnorm:  # after stacking: a stacked BatchNorm splits as one layer
             use_domain_batchnorm(self.module_, share_affine=self.domain_batchnorm != "affine")
         return self
 
     def _build_network(self) -> nn.Module:
         if self.module is None:
-            return default_network(self.input_shape_, self.n_outputs_, **self.get_params_for("module"))
+            return default_network(self.input_shape_, self._output_width(), **self.get_params_for("module"))
         return self.initialized_instance(self.module, self.get_params_for("module"))
+
+    def _output_width(self) -> int:
+        """The network's output width the head reads."""
+        if self.head == "gaussian":
+            return GaussianHead.output_width(self.n_outputs_)
+        return self.flow_context if self.head == "flow" else self.n_outputs_
+
+    def _make_head(self) -> nn.Module | None:
+        """The head's module (one per member), or None for the point head, which uses ``criterion``."""
+        if self.head == "gaussian":
+            return GaussianHead(self.beta)
+        if self.head == "flow":
+            return FlowHead(self.n_outputs_, self.flow_context, self.flow_transforms, self.flow_hidden)
+        return None
 
     def _initialize_members(self) -> None:
         """Build each member as its own fit would, from its own seed, then stack them."""
@@ -236,16 +301,18 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
                 f"n_members={self.n_members} builds each member from its own seed, so module must be a "
                 "class (or None), not an instance."
             )
-        networks, losses, states = [], [], []
+        networks, losses, heads, states = [], [], [], []
         with torch.random.fork_rng(devices=[]):
             for seed in self.member_seeds_:
                 torch.random.default_generator.manual_seed(seed)
                 networks.append(self._build_network())
                 n_features = feature_dimension(networks[-1], self.feature_layer, self.input_shape_)
                 losses.append(self.make_adaptation_loss(n_features))
+                heads.append(self._make_head())
                 states.append(torch.get_rng_state())
         self.module_ = stack_networks(networks, self.feature_layer, len(self.input_shape_))
         self.adaptation_loss_ = None if losses[0] is None else MemberLosses(losses)
+        self.output_head_ = None if heads[0] is None else nn.ModuleList(heads)
         self.member_rng_states_ = states
 
     def get_params_for_optimizer(self, prefix: str, named_parameters) -> tuple[list, dict]:
@@ -323,8 +390,21 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         self.n_features_in_ = int(np.prod(self.input_shape_))
         self.n_outputs_ = y_src.shape[1]
         self.y_ndim_ = y_ndim
+        self.y_mean_, self.y_scale_ = self._target_scales(y_src)
         self.member_seeds_ = self._member_seeds() if self.n_members > 1 else None
         self.initialize()
+
+    def _target_scales(self, y_src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each column's mean and scale for ``target_scaling`` (0 and 1 where y is used as given)."""
+        k = y_src.shape[1]
+        standard = self.target_scaling == "standard" or (
+            self.target_scaling == "auto" and (k > 1 or self.head != "point")
+        )
+        if not standard:
+            return np.zeros(k), np.ones(k)
+        y = y_src.astype(np.float64)
+        scale = y.std(axis=0)
+        return y.mean(axis=0), np.where(scale > 0, scale, 1.0)  # a constant column is only centred
 
     def _member_seeds(self) -> list[int]:
         """``random_state + k`` for member k (a seed drawn from torch's generator when None)."""
@@ -355,6 +435,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
             )
         self.n_target_rows_ = 0 if X_tgt is None else len(X_tgt)
         self.lambda_da_ = float(self.lambda_da)  # a schedule callback may change it step by step
+        y_src = ((y_src - self.y_mean_) / self.y_scale_).astype(np.float32)
         # Tensors on the inputs' memory: the members and the batches share it, nothing is copied.
         X_src, y_src = shared_tensor(X_src), shared_tensor(y_src)
         X_tgt = None if X_tgt is None else shared_tensor(X_tgt)
@@ -444,7 +525,10 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         y_pred = outputs[:n_src]
         terms = {
             "task_loss": torch.stack(
-                [self.get_loss(y_pred[:, k], yi[:, k], training=True) for k in range(self.n_members)]
+                [
+                    self.get_loss(y_pred[:, k], yi[:, k], training=True, member=k)
+                    for k in range(self.n_members)
+                ]
             )
         }
         if adapts and n_src >= self.adaptation_loss_.min_rows:
@@ -463,6 +547,15 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         with domain_rows(self.module_, domain=self.predict_domain):  # the statistics predict uses
             return super().validation_step(batch, **fit_params)
 
+    def get_loss(self, y_pred, y_true, X=None, training: bool = False, member: int = 0):
+        """The task loss of the head: ``criterion`` for the point head, else the head's own loss.
+
+        ``member`` selects an ensemble member's head (each member of a flow ensemble has its flow).
+        """
+        if self.output_head_ is None:
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        return self.output_head_[member].loss(y_pred, to_tensor(y_true, device=self.device))
+
     # ----------------------------------------------------------------------------------- predicting
     @available_if(lambda self: False)
     def predict_proba(self, X):
@@ -479,7 +572,11 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         return as_model_input(X, self.input_shape_, type(self).__name__)
 
     def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Predict the targets of ``X``: the members' mean for an ensemble.
+        """Predict the parameters of ``X``: the predictive mean (the members' mean for an ensemble).
+
+        The point head's prediction, the gaussian head's mean, or the flow's posterior mean, estimated
+        from ``FLOW_MOMENTS_SAMPLES`` (1000) samples per row drawn with a fixed seed (so ``predict``
+        is deterministic); in the units of the ``y`` the model was fitted on.
 
         Parameters
         ----------
@@ -487,7 +584,10 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
             Inputs of the fitted shape. A 3-D array is one image for a multi-band model and a batch of
             one-band images for a one-band model.
         return_std : bool
-            Also return the standard deviation across the ensemble's members (0 for one member).
+            Also return the predictive standard deviation: by the law of total variance, the square
+            root of the members' mean variance (the head's own: 0 for the point head, the gaussian
+            head's variance, the flow samples' variance) plus the variance of the members' means.
+            A point model of one member therefore returns 0.
 
         Returns
         -------
@@ -495,14 +595,14 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
             Shape (n,) when the model was fitted on a 1-D ``y``, else (n, k); for one image, the batch
             axis is dropped: a float, or shape (k,).
         y_std : numpy.ndarray
-            With ``return_std``: the members' standard deviation, of the same shape.
+            With ``return_std``: the standard deviation, of the same shape.
         """
-        members = self.predict_members(X)
-        mean = members.mean(axis=0)
-        return (mean, members.std(axis=0)) if return_std else mean
+        means, variances = self._member_moments(X, with_variance=return_std)
+        mean = means.mean(axis=0)
+        return (mean, np.sqrt(variances.mean(axis=0) + means.var(axis=0))) if return_std else mean
 
     def predict_members(self, X) -> np.ndarray:
-        """Every member's predictions of ``X``.
+        """Every member's predictions of ``X`` (each member's predictive mean, as ``predict``'s).
 
         Parameters
         ----------
@@ -515,14 +615,147 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
             Shape (n_members, n) when the model was fitted on a 1-D ``y``, else (n_members, n, k); for
             one image, (n_members,) or (n_members, k).
         """
+        return self._member_moments(X, with_variance=False)[0]
+
+    def sample_posterior(self, X, n_samples: int, random_state=None) -> np.ndarray:
+        """Draw parameters from the predictive distribution of each row of ``X``.
+
+        For an ensemble, each sample comes from a member chosen uniformly at random (the members'
+        mixture). Needs ``head='gaussian'`` or ``head='flow'``.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs as for ``predict``.
+        n_samples : int
+            Samples per row (at least 1).
+        random_state : int, numpy RandomState or None
+            Seeds the draws; None uses torch's global random stream.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n_samples, n, k), or (n_samples, n) when the model was fitted on a 1-D ``y``; for
+            one image, (n_samples, k) or (n_samples,). In the units of ``y``.
+
+        Raises
+        ------
+        ValueError
+            If ``n_samples`` is not a positive integer or the model has a point head.
+        """
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        outputs, single = self._head_outputs(X, "sample_posterior")
+        with torch.no_grad(), seeded_torch(random_state, self.device):
+            samples = self._head_samples(outputs, n_samples)  # (K, n_samples, n, k)
+            member = torch.randint(self.n_members, samples.shape[1:3])
+        samples = samples.gather(0, member[None, ..., None].expand(1, *samples.shape[1:]))[0]
+        return self._in_y_units(samples.numpy().astype(np.float64), single, row_axis=1)
+
+    def log_likelihood(self, X, y) -> np.ndarray:
+        """Each row's log density of ``y`` under the predictive distribution of ``X``.
+
+        The density is over the parameters in the units of the ``y`` the model was fitted on (the
+        scaling of ``target_scaling`` is accounted for): for the gaussian head, the sum over
+        parameters of the Gaussian log densities; for the flow, the flow's; for an ensemble, the
+        log of the members' mean density. Needs ``head='gaussian'`` or ``head='flow'``.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs as for ``predict``.
+        y : array-like of shape (n,) or (n, k)
+            True values, without NaN.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n,)
+            The log densities (natural log), in nats.
+        """
+        outputs, single = self._head_outputs(X, "log_likelihood")
+        y = as_float_array(y, "y").astype(np.float64).reshape(outputs.shape[1], -1)
+        if y.shape[1] != self.n_outputs_ or not np.isfinite(y).all():
+            raise ValueError(
+                f"y must hold {outputs.shape[1]} finite rows of {self.n_outputs_} parameters; "
+                f"got shape {y.shape} with {int((~np.isfinite(y)).sum())} non-finite values."
+            )
+        z = to_tensor(((y - self.y_mean_) / self.y_scale_).astype(np.float32), self.device)
+        with torch.no_grad():
+            log_p = torch.stack(
+                [
+                    head.log_prob(out.to(self.device), z).cpu()
+                    for head, out in zip(self.output_head_, outputs, strict=True)
+                ]
+            )
+        mixture = torch.logsumexp(log_p.double(), dim=0) - np.log(self.n_members)
+        return mixture.numpy() - np.log(self.y_scale_).sum()
+
+    def _network_outputs(self, X) -> tuple[torch.Tensor, bool]:
+        """The network's outputs for ``X`` on the CPU, (n_members, n, width), and whether X was one image."""
         X, single = self._as_model_input(X)
         # skorch's DataLoader draws a seed from torch's global generator; keep the caller's stream.
         with torch.random.fork_rng(devices=[]), domain_rows(self.module_, domain=self.predict_domain):
-            y_pred = self.forward(X, training=False, device="cpu").numpy().astype(np.float64)
-        members = y_pred[None] if self.n_members == 1 else y_pred.transpose(1, 0, 2)
+            outputs = self.forward(X, training=False, device="cpu")
+        return (outputs[None] if self.n_members == 1 else outputs.transpose(0, 1)), single
+
+    def _head_outputs(self, X, method: str) -> tuple[torch.Tensor, bool]:
+        """``_network_outputs`` for a method that needs a distribution, refusing a point head."""
+        self.check_is_fitted()
+        if self.output_head_ is None:
+            raise ValueError(
+                f"{method} needs a predictive distribution: fit with head='gaussian' or head='flow' "
+                f"(this {type(self).__name__} has head='point')."
+            )
+        return self._network_outputs(X)
+
+    def _head_samples(self, outputs: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """Each member's samples for its outputs, (n_members, n_samples, n, k) on the CPU, scaled units."""
+        return torch.stack(
+            [
+                torch.cat(
+                    [
+                        head.sample(out[i : i + _SAMPLE_CHUNK].to(self.device), n_samples).cpu()
+                        for i in range(0, len(out), _SAMPLE_CHUNK)
+                    ],
+                    dim=1,
+                )
+                for head, out in zip(self.output_head_, outputs, strict=True)
+            ]
+        )
+
+    def _member_moments(self, X, with_variance: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each member's predictive mean and variance in the units of y, shaped as ``predict_members``."""
+        outputs, single = self._network_outputs(X)
+        if self.output_head_ is None:
+            means = outputs.numpy().astype(np.float64)
+            variances = np.zeros_like(means)
+        elif self.head == "gaussian":
+            means, variances = (part.numpy().astype(np.float64) for part in gaussian_moments(outputs))
+        else:
+            means, variances = self._flow_moments(outputs)
+        means = self._in_y_units(means, single, row_axis=1)
+        if not with_variance:
+            return means, None
+        return means, self._in_y_units(variances, single, row_axis=1, variance=True)
+
+    def _flow_moments(self, outputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's flow mean and variance from seeded samples, (n_members, n, k), scaled units."""
+        means, variances = [], []
+        with torch.no_grad(), seeded_torch(FLOW_MOMENTS_SEED, self.device):
+            for i in range(0, outputs.shape[1], _SAMPLE_CHUNK):
+                samples = self._head_samples(outputs[:, i : i + _SAMPLE_CHUNK], FLOW_MOMENTS_SAMPLES).double()
+                means.append(samples.mean(dim=1))
+                variances.append(samples.var(dim=1, unbiased=False))
+        return torch.cat(means, dim=1).numpy(), torch.cat(variances, dim=1).numpy()
+
+    def _in_y_units(
+        self, values: np.ndarray, single: bool, row_axis: int, variance: bool = False
+    ) -> np.ndarray:
+        """Undo the scaling of y on (..., n, k) ``values``; drop k for a 1-D y and n for one image."""
+        values = values * self.y_scale_**2 if variance else values * self.y_scale_ + self.y_mean_
         if self.y_ndim_ == 1:
-            members = members[..., 0]
-        return members[:, 0] if single else members
+            values = values[..., 0]
+        return values.take(0, axis=row_axis) if single else values
 
     def score(self, X, y, sample_weight=None) -> float:
         """R^2 over every row whose ``y`` is not NaN (target rows of the packed form are ignored).

@@ -60,7 +60,12 @@ def _reproduce(args: argparse.Namespace) -> int:
     )
 
     overrides = dict(
-        n=args.n, epochs=args.epochs, seeds=args.seeds, methods=args.methods, scaling=args.scaling
+        n=args.n,
+        epochs=args.epochs,
+        seeds=args.seeds,
+        methods=args.methods,
+        scaling=args.scaling,
+        mmd_bandwidth=args.mmd_bandwidth,
     )
     config = resolve_config(args.preset, ensemble=args.ensemble, **overrides)
     check_requirements()
@@ -85,7 +90,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _add_reproduce(subparsers) -> None:
-    from sklens.experiments.paper_config import METHOD_LABELS, PRESETS, SCALINGS
+    from sklens.experiments.paper_config import METHOD_LABELS, MMD_BANDWIDTHS, PRESETS, SCALINGS
 
     parser = subparsers.add_parser(
         "reproduce",
@@ -104,7 +109,14 @@ def _add_reproduce(subparsers) -> None:
         "--methods", type=lambda s: tuple(s.split(",")), help=f"comma-separated: {','.join(METHOD_LABELS)}"
     )
     parser.add_argument(
-        "--scaling", choices=SCALINGS, help="per-domain pixel scaling (default) or raw pixels"
+        "--scaling",
+        choices=SCALINGS,
+        help="per-domain pixel scaling (default), raw pixels, or asinh of the per-domain scaled pixels",
+    )
+    parser.add_argument(
+        "--mmd-bandwidth",
+        choices=MMD_BANDWIDTHS,
+        help="MMD's bandwidth from the batch's mean squared distance (default, the paper's) or its median",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")

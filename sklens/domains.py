@@ -123,8 +123,8 @@ def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
     y = as_float_array(y, "y")
     if y.ndim == 1:
         y = y[:, None]
-    if y.ndim != 2:
-        raise ValueError(f"y must have shape (n,) or (n, k); got shape {y.shape}.")
+    if y.ndim != 2 or y.shape[1] == 0:
+        raise ValueError(f"y must have shape (n,) or (n, k) with k >= 1 parameters; got shape {y.shape}.")
     if len(y) != len(X):
         raise ValueError(f"y has {len(y)} rows but X has {len(X)}.")
     is_target = target_rows(y)

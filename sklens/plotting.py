@@ -1,5 +1,5 @@
-"""Plots of results: regression (predicted against true values with fractional residuals) and lens
-finding (ROC curves and rotation spread).
+"""Plots of results: regression (predicted against true values with fractional residuals), the
+calibration of probabilistic predictions, and lens finding (ROC curves and rotation spread).
 
 Requires matplotlib (``pip install "sklens[plot]"``).
 """
@@ -7,10 +7,14 @@ Requires matplotlib (``pip install "sklens[plot]"``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sklens._optional import import_optional
+
+if TYPE_CHECKING:
+    from sklens.metrics import CalibrationCurve
 
 
 def _require_matplotlib():
@@ -125,6 +129,58 @@ def _draw_panel(fig, scatter_spec, residual_spec, y_true, y_pred, residual_limit
     res_ax.scatter(y_true[order], residual[order], c=density[order], s=3, cmap="viridis", rasterized=True)
     res_ax.axhline(0, color="black", lw=0.8, ls="--")
     res_ax.set_ylim(*residual_limits)
+
+
+def plot_calibration(curve: CalibrationCurve, *, parameter_names: Sequence[str] | None = None, ax=None):
+    """Draw the expected-coverage curve of each parameter against the diagonal.
+
+    Nominal coverage of the central intervals on the x-axis, empirical coverage on the y-axis:
+    a calibrated parameter follows the dashed diagonal, an over-confident one runs below it. The
+    legend gives each parameter's mean absolute miscalibration.
+
+    Parameters
+    ----------
+    curve : CalibrationCurve
+        The output of [`calibration_curve`][sklens.metrics.calibration_curve].
+    parameter_names : sequence of str, optional
+        One name per parameter (column of ``curve.coverage``); by default ``parameter 0``, ...
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; by default a new figure's.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklens.metrics import calibration_curve
+    >>> y = np.random.default_rng(0).normal(size=(1000, 2))
+    >>> curve = calibration_curve(y, y_mean=np.zeros_like(y), y_std=np.ones_like(y))
+    >>> ax = plot_calibration(curve, parameter_names=["theta_E", "e1"])
+    >>> len(ax.lines)  # two curves and the diagonal
+    3
+    """
+    coverage = np.asarray(curve.coverage, float).reshape(len(curve.levels), -1)
+    miscalibration = np.atleast_1d(curve.miscalibration)
+    n_parameters = coverage.shape[1]
+    names = (
+        [f"parameter {i}" for i in range(n_parameters)] if parameter_names is None else list(parameter_names)
+    )
+    if len(names) != n_parameters:
+        raise ValueError(f"parameter_names has {len(names)} names for {n_parameters} parameters.")
+    if ax is None:
+        ax = _require_matplotlib().subplots(figsize=(4.0, 4.0), layout="constrained")[1]
+    for name, column, error in zip(names, coverage.T, miscalibration, strict=True):
+        ax.plot(curve.levels, column, label=f"{name} (miscal. {error:.3f})")
+    ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("nominal coverage of the central interval")
+    ax.set_ylabel("empirical coverage")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
 
 
 def plot_lens_finding(

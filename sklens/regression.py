@@ -17,7 +17,7 @@ from torch import nn
 
 from sklens.base import DomainAdaptiveRegressor
 from sklens.callbacks import LossWeightSchedule, ReversalSchedule
-from sklens.nn.losses import CORALLoss, DomainAdversarialLoss, MMDLoss
+from sklens.nn.losses import BANDWIDTHS, CORALLoss, DomainAdversarialLoss, MMDLoss
 from sklens.nn.networks import DomainClassifier
 
 __all__ = ["CNNRegressor", "DANNRegressor", "MMDRegressor", "CORALRegressor"]
@@ -65,19 +65,12 @@ class CNNRegressor(DomainAdaptiveRegressor):
     lambda_da : float
         Weight of the adaptation loss; unused here (there is none), accepted so that every sklens
         regressor takes the same parameters.
-    domain_batchnorm : bool or {'statistics', 'affine'}
-        Domain-specific BatchNorm ([`sklens.nn.domain_norm`][sklens.nn.domain_norm]): every
-        BatchNorm layer of the network keeps separate statistics for the source and the target rows.
-        True or ``'statistics'``: the affine parameters are shared (AdaBN), so the task loss trains
-        the scale and shift both domains use. ``'affine'``: the target has its own affine parameters
-        too (DSBN, Chang et al. 2019), trained only by the adaptation loss, as no target row has a
-        label. False (the default): one BatchNorm over both domains' rows, as in the paper. A network
-        without BatchNorm layers is refused at ``fit``.
-    predict_domain : {'target', 'source'}
-        Whose BatchNorm statistics ``predict``, ``score``, ``transform_features`` and the validation
-        loss use with ``domain_batchnorm``; can be changed after fitting with ``set_params``.
     **kwargs
-        Any other parameter of
+        The ensemble, uncertainty-head, scaling and BatchNorm parameters of
+        [`DomainAdaptiveRegressor`][sklens.base.DomainAdaptiveRegressor] (``n_members``, ``head``:
+        ``'point'``, ``'gaussian'`` or ``'flow'``, ``beta``, ``flow_context``, ``flow_transforms``,
+        ``flow_hidden``, ``target_scaling``, ``domain_batchnorm``, ``predict_domain``); any other
+        parameter of
         [`skorch.NeuralNetRegressor`](https://skorch.readthedocs.io/en/stable/regressor.html), and
         parameters of the network as ``module__name`` (e.g. ``module__hidden=(32,)``).
 
@@ -113,6 +106,11 @@ class MMDRegressor(DomainAdaptiveRegressor):
         the joint batch).
     mmd_estimator : {'biased', 'unbiased'}
         The paper's V-statistic, or the unbiased U-statistic.
+    bandwidth : {'mean', 'median'}
+        The base of the kernels' bandwidths: the joint batch's mean squared pairwise distance (the
+        paper's) or its median. With the mean, one very bright image in a batch (features ~100x the
+        bulk's norm at the paper's size) inflates every bandwidth and flattens the kernel for the rest of
+        the batch; the median is not moved by a few such rows (docs/results.md, "MMD's outliers").
     lr : float or 'auto'
         ``'auto'``: the paper's 6e-5 for images, 3e-3 for (n_samples, n_features) input.
     **kwargs
@@ -135,6 +133,7 @@ class MMDRegressor(DomainAdaptiveRegressor):
         "kernel_num": [Interval(Integral, 1, None, closed="left")],
         "kernel_mul": [Interval(Real, 0, None, closed="neither")],
         "mmd_estimator": [StrOptions({"biased", "unbiased"})],
+        "bandwidth": [StrOptions(set(BANDWIDTHS))],
     }
 
     def __init__(
@@ -145,6 +144,7 @@ class MMDRegressor(DomainAdaptiveRegressor):
         kernel_num: int = 5,
         kernel_mul: float = 2.0,
         mmd_estimator: str = "biased",
+        bandwidth: str = "mean",
         lr: float | str = "auto",
         **kwargs,
     ) -> None:
@@ -152,9 +152,10 @@ class MMDRegressor(DomainAdaptiveRegressor):
         self.kernel_num = kernel_num
         self.kernel_mul = kernel_mul
         self.mmd_estimator = mmd_estimator
+        self.bandwidth = bandwidth
 
     def make_adaptation_loss(self, n_features: int) -> nn.Module:
-        return MMDLoss(self.kernel_mul, self.kernel_num, self.mmd_estimator)
+        return MMDLoss(self.kernel_mul, self.kernel_num, self.mmd_estimator, self.bandwidth)
 
 
 class DANNRegressor(DomainAdaptiveRegressor):

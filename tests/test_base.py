@@ -24,8 +24,9 @@ ADAPTIVE = [
     MMDRegressor,
     CORALRegressor,
     lambda **kw: MMDRegressor(mmd_estimator="unbiased", **kw),
+    lambda **kw: MMDRegressor(bandwidth="median", **kw),
 ]
-ADAPTIVE_IDS = ["DANN", "MMD", "CORAL", "MMD-unbiased"]
+ADAPTIVE_IDS = ["DANN", "MMD", "CORAL", "MMD-unbiased", "MMD-median"]
 
 
 def images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
@@ -126,6 +127,7 @@ BAD_PARAMETERS = [
     (MMDRegressor, "kernel_num", 0),
     (MMDRegressor, "kernel_mul", 0),
     (MMDRegressor, "mmd_estimator", "median"),
+    (MMDRegressor, "bandwidth", "max"),
     (CNNRegressor, "batch_size", 0),
     (CNNRegressor, "max_epochs", -1),
     (CNNRegressor, "lr", 0.0),
@@ -158,6 +160,11 @@ ESTIMATORS_ON_META = {
         max_epochs=1, device="meta", n_members=2, domain_batchnorm="affine"
     ),
     "MMDRegressor-ensemble": lambda: MMDRegressor(max_epochs=1, device="meta", n_members=2),
+    "MMDRegressor-gaussian": lambda: MMDRegressor(max_epochs=1, device="meta", head="gaussian"),
+    "DANNRegressor-flow": lambda: DANNRegressor(max_epochs=1, device="meta", head="flow"),
+    "DANNRegressor-flow-ensemble": lambda: DANNRegressor(
+        max_epochs=1, device="meta", head="flow", n_members=2
+    ),
     "LensClassifier": lambda: LensClassifier(
         max_epochs=1, device="meta", n_filters=(2, 2, 2), hidden=(4, 4), train_split=None
     ),
@@ -187,13 +194,19 @@ def test_every_tensor_lives_on_the_requested_device(name):
         y, kwargs = X.mean(axis=(1, 2, 3)), {"X_tgt": images(16, seed=1)}
     with pytest.raises(RuntimeError, match=r"item\(\) cannot be called on meta tensors"):
         model.fit(X, y, **kwargs)
-    modules = [model.module_, model.criterion_, getattr(model, "adaptation_loss_", None)]
+    modules = [
+        model.module_,
+        model.criterion_,
+        *(getattr(model, f"{n}_", None) for n in ("adaptation_loss", "output_head")),
+    ]
     tensors = [t for m in modules if m is not None for t in (*m.parameters(), *m.buffers())]
     assert tensors and {t.device.type for t in tensors} == {"meta"}
     if name == "DANNRegressor":  # the domain classifier is part of the adaptation loss
         assert next(model.adaptation_loss_.domain_classifier.parameters()).device.type == "meta"
     if name.endswith("ensemble"):  # every member's network and loss
         assert len(model.adaptation_loss_.losses) == 2
+    if "flow" in name:  # one zuko flow per member, checked with every module above
+        assert len(model.output_head_) == model.n_members
 
 
 def test_float32_inputs_reach_training_without_a_copy(tmp_path):

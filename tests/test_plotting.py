@@ -1,10 +1,12 @@
-"""sklens.plotting: the lens-finding figure (the regression grid is tested with sklens reproduce)."""
+"""sklens.plotting: the lens-finding and calibration figures (the regression grid is tested with sklens
+reproduce)."""
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from sklens.plotting import plot_lens_finding
+from sklens.metrics import calibration_curve
+from sklens.plotting import plot_calibration, plot_lens_finding
 
 
 @pytest.fixture
@@ -54,3 +56,42 @@ def test_bad_input_is_refused(scores):
         plot_lens_finding(np.ones(len(y)), probabilities)
     with pytest.raises(ValueError, match="'poor'.*shape"):
         plot_lens_finding(y, {"poor": probabilities["poor"][:10]})
+
+
+@pytest.fixture
+def curve():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(2000, 2))
+    # Parameter 0 calibrated, parameter 1 over-confident (std halved).
+    return calibration_curve(y, y_mean=np.zeros_like(y), y_std=np.array([1.0, 0.5]) * np.ones_like(y))
+
+
+def test_calibration_plot_draws_each_parameter_and_the_diagonal_to_a_png(curve, tmp_path):
+    ax = plot_calibration(curve, parameter_names=["theta_E", "e1"])
+    calibrated, over_confident, diagonal = ax.lines
+    np.testing.assert_array_equal(calibrated.get_xdata(), curve.levels)
+    np.testing.assert_array_equal(over_confident.get_ydata(), curve.coverage[:, 1])
+    assert list(diagonal.get_xdata()) == [0, 1] == list(diagonal.get_ydata())
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == [
+        f"theta_E (miscal. {curve.miscalibration[0]:.3f})",
+        f"e1 (miscal. {curve.miscalibration[1]:.3f})",
+    ]
+    assert "nominal" in ax.get_xlabel() and "empirical" in ax.get_ylabel()
+    path = tmp_path / "calibration.png"
+    ax.figure.savefig(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_calibration_plot_of_one_parameter_on_given_axes(curve):
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    one = curve._replace(coverage=curve.coverage[:, 0], miscalibration=float(curve.miscalibration[0]))
+    assert plot_calibration(one, ax=ax) is ax
+    assert [text.get_text() for text in ax.get_legend().get_texts()][0].startswith("parameter 0 (")
+
+
+def test_calibration_plot_refuses_a_wrong_number_of_names(curve):
+    with pytest.raises(ValueError, match="parameter_names has 1 names for 2 parameters"):
+        plot_calibration(curve, parameter_names=["theta_E"])

@@ -63,7 +63,7 @@ def test_one_member_is_the_plain_estimator(toy):
 
 def test_predictions_mean_spread_and_shapes(toy):
     X, y, X_tgt = toy
-    Y = np.stack([y, 2 * y], axis=1)
+    Y = np.stack([y, 2 * y], axis=1).astype(np.float64)  # R^2 by hand needs float64 column means
     model = DANNRegressor(n_members=4, max_epochs=1, lr=1e-3, random_state=0).fit(X, Y, X_tgt=X_tgt)
     members = model.predict_members(X)
     assert members.shape == (4, len(X), 2)

@@ -13,7 +13,8 @@ PAPER_TABLE1 = {
 }
 
 METHOD_LABELS = {"none": "No DA", "dann": "DANN", "mmd": "MMD", "coral": "CORAL", "oracle": "Oracle"}
-SCALINGS = ("per-domain", "raw")
+SCALINGS = ("per-domain", "raw", "asinh")
+MMD_BANDWIDTHS = ("mean", "median")
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,18 @@ class ReproductionConfig:
         Among ``none``, ``dann``, ``mmd``, ``coral`` and ``oracle`` (trained on target labels).
     scaling : str
         ``per-domain``: each domain divided by the pixel standard deviation of its own training split
-        (a statistic of unlabelled images); ``raw``: deeplenstronomy's counts, as the paper states.
+        (a statistic of unlabelled images); ``raw``: deeplenstronomy's counts, as the paper states;
+        ``asinh``: ``arcsinh`` of the per-domain scaled pixels, linear for the bulk and logarithmic for
+        the brightest images, which have ~30x the median peak.
     lr : dict
         Adam learning rate per method.
     lambda_mmd : float
         Weight of the MMD loss.
     lambda_dann : float
         Weight of the domain-adversarial loss.
+    mmd_bandwidth : str
+        Base of the MMD kernels' bandwidths: the batch's mean squared distance (``mean``, the paper's)
+        or its median (``median``), see [`MMDRegressor`][sklens.regression.MMDRegressor].
     batch_size : int
         Source images per step (and target images per step).
     data_seed : int
@@ -60,6 +66,7 @@ class ReproductionConfig:
     )
     lambda_mmd: float = 1.4
     lambda_dann: float = 1.0
+    mmd_bandwidth: str = "mean"
     batch_size: int = 32
     data_seed: int = 10
     ensemble: bool | None = None

@@ -50,7 +50,8 @@ def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) ->
         "# Table 1: R² on the test sets (mean ± std over seeds)",
         "",
         f"{config.n} lenses per domain (70/10/20 split), {config.epochs} epochs, {config.seeds} seeds, "
-        f"scaling `{config.scaling}`, batch {config.batch_size}. R² pooled over each test set.",
+        f"scaling `{config.scaling}`, batch {config.batch_size}, MMD bandwidth `{config.mmd_bandwidth}`. "
+        "R² pooled over each test set.",
         "",
         "| method | source R² | target R² | target gap closed | paper source | paper target |",
         "|---|---|---|---|---|---|",

@@ -13,6 +13,7 @@ import os
 import pickle
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from sklens._optional import check_extras
 from sklens._validation import check_n_jobs, resolve_device
 from sklens.experiments.paper_config import (
     METHOD_LABELS,
+    MMD_BANDWIDTHS,
     PRESETS,
     SCALINGS,
     ReproductionConfig,
@@ -52,6 +54,10 @@ def resolve_config(preset: str = "quick", **overrides) -> ReproductionConfig:
         raise ValueError(f"unknown methods {unknown}; choose among {list(METHOD_LABELS)}.")
     if config.scaling not in SCALINGS:
         raise ValueError(f"unknown scaling {config.scaling!r}; choose one of {list(SCALINGS)}.")
+    if config.mmd_bandwidth not in MMD_BANDWIDTHS:
+        raise ValueError(
+            f"unknown mmd_bandwidth {config.mmd_bandwidth!r}; choose one of {list(MMD_BANDWIDTHS)}."
+        )
     if config.n < MIN_LENSES:
         raise ValueError(
             f"n={config.n} is too small for the 70/10/20 split; give at least {MIN_LENSES} lenses per domain."
@@ -96,6 +102,7 @@ def reproduce(
     seeds: int | None = None,
     methods: tuple[str, ...] | None = None,
     scaling: str | None = None,
+    mmd_bandwidth: str | None = None,
     device: str = "auto",
     n_jobs: int | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -124,7 +131,9 @@ def reproduce(
         Methods to train, instead of the preset's: among ``'none'``, ``'dann'``, ``'mmd'``, ``'coral'``
         and ``'oracle'``.
     scaling : str, optional
-        Pixel scaling, ``'per-domain'`` or ``'raw'``, instead of the preset's.
+        Pixel scaling, ``'per-domain'``, ``'raw'`` or ``'asinh'``, instead of the preset's.
+    mmd_bandwidth : str, optional
+        MMD's bandwidth base, ``'mean'`` (the paper's) or ``'median'``, instead of the preset's.
     device : str
         ``'auto'``, ``'cpu'`` or ``'cuda'``.
     n_jobs : int, optional
@@ -166,6 +175,7 @@ def reproduce(
         seeds=seeds,
         methods=tuple(methods) if methods else None,
         scaling=scaling,
+        mmd_bandwidth=mmd_bandwidth,
         ensemble=ensemble,
     )
     check_requirements()
@@ -210,14 +220,15 @@ def _load_domains(config: ReproductionConfig, n_jobs: int, cache_dir: Path, prog
         config.n, random_state=config.data_seed, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress
     )
     scales = domain_scales(domains.source.train.images, domains.target.train.images, config.scaling)
+    source, target = (partial(scale_pixels, scale=scale, scaling=config.scaling) for scale in scales)
     return Bunch(
-        X_src=domains.source.train.images / scales[0],
+        X_src=source(domains.source.train.images),
         y_src=domains.source.train.target,
-        X_tgt=domains.target.train.images / scales[1],
+        X_tgt=target(domains.target.train.images),
         y_tgt=domains.target.train.target,
         test={
-            "source": (domains.source.test.images / scales[0], domains.source.test.target),
-            "target": (domains.target.test.images / scales[1], domains.target.test.target),
+            "source": (source(domains.source.test.images), domains.source.test.target),
+            "target": (target(domains.target.test.images), domains.target.test.target),
         },
         scales=scales,
     )
@@ -231,6 +242,12 @@ def domain_scales(X_src: np.ndarray, X_tgt: np.ndarray, scaling: str) -> tuple[f
     if scaling == "raw":
         return 1.0, 1.0
     return float(np.std(X_src)), float(np.std(X_tgt))
+
+
+def scale_pixels(images: np.ndarray, scale: float, scaling: str) -> np.ndarray:
+    """Divide by the domain's pixel scale; with ``asinh``, then take ``arcsinh`` (float32 kept)."""
+    scaled = images / np.float32(scale)
+    return np.arcsinh(scaled, out=scaled) if scaling == "asinh" else scaled
 
 
 def _describe(data: Bunch) -> dict:
@@ -256,7 +273,7 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
     if method == "dann":
         return DANNRegressor(lambda_da=config.lambda_dann, **common)
     if method == "mmd":
-        return MMDRegressor(lambda_da=config.lambda_mmd, **common)
+        return MMDRegressor(lambda_da=config.lambda_mmd, bandwidth=config.mmd_bandwidth, **common)
     if method == "coral":
         return CORALRegressor(**common)
     return CNNRegressor(**common)

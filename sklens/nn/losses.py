@@ -15,22 +15,35 @@ from torch import nn
 
 from sklens.nn.layers import GradientReversal
 
+BANDWIDTHS = ("mean", "median")
 
-def multi_kernel_matrix(joint: torch.Tensor, kernel_mul: float = 2.0, kernel_num: int = 5) -> torch.Tensor:
+
+def multi_kernel_matrix(
+    joint: torch.Tensor, kernel_mul: float = 2.0, kernel_num: int = 5, bandwidth: str = "mean"
+) -> torch.Tensor:
     """Sum of Gaussian RBF kernels over all pairs of rows of ``joint``.
 
-    The base bandwidth is the mean squared distance between distinct rows of ``joint`` (detached from
-    the graph); the bandwidths are ``base * kernel_mul**(i - kernel_num // 2)`` for ``i`` in
-    ``range(kernel_num)``, i.e. {1/4, 1/2, 1, 2, 4} x base for the defaults, as in Swierc et al. (2023).
-    Each kernel is ``exp(-d^2 / bandwidth)``.
+    The base bandwidth is the mean (``bandwidth='mean'``, Swierc et al. 2023) or the median
+    (``'median'``, the median heuristic) of the squared distances between distinct rows of ``joint``,
+    detached from the graph; the bandwidths are ``base * kernel_mul**(i - kernel_num // 2)`` for ``i``
+    in ``range(kernel_num)``, i.e. {1/4, 1/2, 1, 2, 4} x base for the defaults. Each kernel is
+    ``exp(-d^2 / bandwidth)``. One row far from the rest (a very bright image's features) multiplies
+    the mean by up to ~n but leaves the median where the bulk is.
     """
-    n = joint.shape[0]
     sq_dist = torch.cdist(joint, joint).pow(2)
-    base = sq_dist.detach().sum() / (n * n - n)
-    base = torch.clamp(base, min=torch.finfo(joint.dtype).tiny)
+    base = torch.clamp(_base_bandwidth(sq_dist.detach(), bandwidth), min=torch.finfo(joint.dtype).tiny)
     exponents = torch.arange(kernel_num, device=joint.device, dtype=joint.dtype) - kernel_num // 2
     bandwidths = base * kernel_mul**exponents
     return torch.exp(-sq_dist[None] / bandwidths[:, None, None]).sum(0)
+
+
+def _base_bandwidth(sq_dist: torch.Tensor, bandwidth: str) -> torch.Tensor:
+    """The mean or the median of the off-diagonal entries of a matrix of squared distances."""
+    n = sq_dist.shape[0]
+    if bandwidth == "mean":
+        return sq_dist.sum() / (n * n - n)
+    rows, cols = torch.triu_indices(n, n, offset=1, device=sq_dist.device)
+    return torch.quantile(sq_dist[rows, cols], 0.5)
 
 
 class MMDLoss(nn.Module):
@@ -46,6 +59,10 @@ class MMDLoss(nn.Module):
         ``'biased'`` is the V-statistic of the paper: mean(K_ss) + mean(K_tt) - 2 mean(K_st).
         ``'unbiased'`` (Gretton et al. 2012) leaves the diagonals out of K_ss and K_tt, so it is zero in
         expectation when the domains coincide and can be slightly negative.
+    bandwidth : {'mean', 'median'}
+        The base bandwidth: the batch's mean squared pairwise distance (the paper's) or its median,
+        which a few outlying rows do not inflate (see
+        [`multi_kernel_matrix`][sklens.nn.losses.multi_kernel_matrix]).
 
     Examples
     --------
@@ -55,13 +72,18 @@ class MMDLoss(nn.Module):
     True
     """
 
-    def __init__(self, kernel_mul: float = 2.0, kernel_num: int = 5, estimator: str = "biased") -> None:
+    def __init__(
+        self, kernel_mul: float = 2.0, kernel_num: int = 5, estimator: str = "biased", bandwidth: str = "mean"
+    ) -> None:
         super().__init__()
         if estimator not in ("biased", "unbiased"):
             raise ValueError(f"estimator must be 'biased' or 'unbiased'; got {estimator!r}.")
+        if bandwidth not in BANDWIDTHS:
+            raise ValueError(f"bandwidth must be one of {BANDWIDTHS}; got {bandwidth!r}.")
         self.kernel_mul = kernel_mul
         self.kernel_num = kernel_num
         self.estimator = estimator
+        self.bandwidth = bandwidth
 
     @property
     def min_rows(self) -> int:
@@ -71,7 +93,7 @@ class MMDLoss(nn.Module):
     def forward(self, features_src: torch.Tensor, features_tgt: torch.Tensor) -> torch.Tensor:
         m = features_src.shape[0]
         kernels = multi_kernel_matrix(
-            torch.cat([features_src, features_tgt]), self.kernel_mul, self.kernel_num
+            torch.cat([features_src, features_tgt]), self.kernel_mul, self.kernel_num, self.bandwidth
         )
         k_ss, k_tt, k_st = kernels[:m, :m], kernels[m:, m:], kernels[:m, m:]
         if self.estimator == "biased":

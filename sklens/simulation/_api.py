@@ -5,6 +5,8 @@ from __future__ import annotations
 import numbers
 import os
 import tempfile
+import warnings
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,38 @@ if TYPE_CHECKING:
 
 DEFAULT_CHUNK_SIZE = 500
 PAPER_SPLIT = (0.7, 0.9)  # train rows [0, 70%), test [70%, 90%), validation [90%, 100%)
+
+_MASS, _SHEAR = "PLANE_1-OBJECT_1-MASS_PROFILE_1", "PLANE_1-OBJECT_1-SHEAR_PROFILE_1"
+_LENS_LIGHT, _SOURCE_LIGHT = "PLANE_1-OBJECT_1-LIGHT_PROFILE_1", "PLANE_2-OBJECT_1-LIGHT_PROFILE_1"
+LENS_PARAMETERS: dict[str, str] = {
+    "theta_E": f"{_MASS}-theta_E-g",
+    "e1": f"{_MASS}-e1-g",
+    "e2": f"{_MASS}-e2-g",
+    "center_x": f"{_MASS}-center_x-g",
+    "center_y": f"{_MASS}-center_y-g",
+    "gamma1": f"{_SHEAR}-gamma1-g",
+    "gamma2": f"{_SHEAR}-gamma2-g",
+    "lens_magnitude": f"{_LENS_LIGHT}-magnitude-g",
+    "source_magnitude": f"{_SOURCE_LIGHT}-magnitude-g",
+    "source_R_sersic": f"{_SOURCE_LIGHT}-R_sersic-g",
+    "source_n_sersic": f"{_SOURCE_LIGHT}-n_sersic-g",
+    "source_e1": f"{_SOURCE_LIGHT}-e1-g",
+    "source_e2": f"{_SOURCE_LIGHT}-e2-g",
+    "lens_R_sersic": f"{_LENS_LIGHT}-R_sersic-g",
+    "lens_n_sersic": f"{_LENS_LIGHT}-n_sersic-g",
+    "lens_light_e1": f"{_LENS_LIGHT}-e1-g",
+    "lens_light_e2": f"{_LENS_LIGHT}-e2-g",
+    "source_center_x": f"{_SOURCE_LIGHT}-center_x-g",
+    "source_center_y": f"{_SOURCE_LIGHT}-center_y-g",
+    "lens_redshift": "PLANE_1-OBJECT_1-REDSHIFT-g",
+    "source_redshift": "PLANE_2-OBJECT_1-REDSHIFT-g",
+}
+"""Short names of the lens-system parameters and their deeplenstronomy metadata columns (g band).
+
+The names that [`simulate_lenses`][sklens.simulation.simulate_lenses] and
+[`load_paper_domains`][sklens.simulation.load_paper_domains] accept as ``targets``. In the paper presets the
+first 13 (``theta_E`` to ``source_e2``) vary; the others (``lens_R_sersic`` to ``source_redshift``) are fixed.
+"""
 
 
 def _check_positive_int(value, name: str) -> int:
@@ -60,15 +94,43 @@ def _simulate_chunk(config: SimulationConfig, n_images: int, seed: int, path: Pa
     return n_images
 
 
-def _check_target_column(config: SimulationConfig, columns: list[str]) -> None:
+def _check_targets(targets: Sequence[str] | None, config: SimulationConfig) -> list[str] | None:
+    """Validate the short names of ``targets`` (before anything is simulated)."""
+    if targets is None:
+        return None
+    names = [] if isinstance(targets, str) or not np.iterable(targets) else [str(t) for t in targets]
+    if not names:
+        raise ValueError(
+            f"targets must be a non-empty list of parameter names, e.g. ['theta_E']; got {targets!r}."
+        )
+    unknown = [name for name in names if name not in LENS_PARAMETERS]
+    if unknown:
+        raise ValueError(f"unknown targets {unknown}; the valid names are {list(LENS_PARAMETERS)}.")
+    if len(set(names)) < len(names):
+        raise ValueError(f"targets lists a parameter twice: {names}.")
+    if config.classes:
+        raise ValueError(
+            f"targets cannot be used with the classification classes (SKLENS.CLASSES) of the {config.source}."
+        )
+    return names
+
+
+def _check_columns(config: SimulationConfig, columns, targets: list[str] | None) -> None:
+    """Refuse an SKLENS.TARGET or ``targets`` that the configuration's metadata does not hold."""
     if config.target_explicit and config.target_column not in columns:
         raise ValueError(
             f"SKLENS.TARGET {config.target_column!r} of the {config.source} is not a metadata "
-            f"column; deeplenstronomy makes columns such as {columns[:3]}."
+            f"column; deeplenstronomy makes columns such as {list(columns)[:3]}."
+        )
+    missing = [name for name in targets or () if LENS_PARAMETERS[name] not in columns]
+    if missing:
+        raise ValueError(
+            f"targets {missing} are not drawn by the {config.source}: it has no metadata column "
+            f"{[LENS_PARAMETERS[name] for name in missing]} (the g band)."
         )
 
 
-def _run_pending(config, jobs, n_jobs, progress_bar) -> int:
+def _run_pending(config, jobs, n_jobs, progress_bar, targets) -> int:
     """Simulate the chunks in ``jobs`` [(size, seed, path)], updating the progress bar."""
     if not jobs:
         return 0
@@ -77,7 +139,7 @@ def _run_pending(config, jobs, n_jobs, progress_bar) -> int:
     workdir = jobs[0][2].parent
     check = delayed(_adapter.validate_config)(config.deeplenstronomy, config.source, workdir)
     (columns,) = Parallel(n_jobs=n_jobs)([check])
-    _check_target_column(config, columns)
+    _check_columns(config, columns, targets)
     tasks = (delayed(_simulate_chunk)(config, size, seed, path) for size, seed, path in jobs)
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     for n_done in parallel(tasks):
@@ -116,6 +178,24 @@ def _target_from(config: SimulationConfig, metadata: pd.DataFrame) -> np.ndarray
     return values.map(config.classes).to_numpy(dtype=np.int64)
 
 
+def _parameters_from(metadata: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``LENS_PARAMETERS`` that ``metadata`` holds, under their short names."""
+    present = {column: name for name, column in LENS_PARAMETERS.items() if column in metadata.columns}
+    return metadata[list(present)].rename(columns=present)
+
+
+def _targets_from(parameters: pd.DataFrame, targets: list[str], source: str) -> np.ndarray:
+    """float32 (n, k) of ``targets``, warning about any that has one value in every image."""
+    constant = [name for name in targets if len(parameters) > 1 and parameters[name].nunique() == 1]
+    if constant:
+        warnings.warn(
+            f"targets {constant} take one value in every image of the {source}: nothing to learn there.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return parameters[targets].to_numpy(dtype=np.float32)
+
+
 def simulate_lenses(
     config: str | os.PathLike,
     n: int,
@@ -126,6 +206,7 @@ def simulate_lenses(
     return_X_y: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
+    targets: Sequence[str] | None = None,
 ) -> Bunch | tuple[np.ndarray, np.ndarray | None]:
     """Simulate ``n`` strong-lens images with deeplenstronomy, reproducibly and in parallel.
 
@@ -157,14 +238,24 @@ def simulate_lenses(
         changes the images).
     progress : bool
         Show a progress bar with an ETA.
+    targets : list of str, optional
+        Short names of the parameters to return as ``target``, in that order (keys of
+        [`LENS_PARAMETERS`][sklens.simulation.LENS_PARAMETERS], e.g. ``['theta_E', 'e1', 'e2']``).
+        Unknown names raise a ``ValueError`` listing the valid ones before anything is simulated;
+        a parameter with one value in every image (fixed by the configuration) gives a
+        ``UserWarning``. None returns the configuration's target (theta_E for the lens-modelling
+        presets). Not with a classification configuration (``SKLENS.CLASSES``).
 
     Returns
     -------
     sklearn.utils.Bunch or tuple
-        ``images``: float32 array (n, n_bands, H, W) in e-/s. ``target``: the Einstein radius
-        theta_E in arcsec (float32) for the lens-modelling presets, the class (int64, 1 = lens) for
-        ``'lens-finding'``, or None for a YAML file without the default theta_E column and without
-        an ``SKLENS.TARGET``. ``target_names``: class names by class value (classification only).
+        ``images``: float32 array (n, n_bands, H, W) in e-/s. ``target``: with ``targets``, float32
+        (n, k) of those parameters; without, the Einstein radius theta_E in arcsec (float32, (n,))
+        for the lens-modelling presets, the class (int64, 1 = lens) for ``'lens-finding'``, or None
+        for a YAML file without the default theta_E column and without an ``SKLENS.TARGET``.
+        ``target_names``: the ``targets``, or class names by class value (classification only).
+        ``parameters``: DataFrame of every parameter of ``LENS_PARAMETERS`` that the configuration
+        draws, under its short name, one row per image.
         ``metadata``: DataFrame of every drawn parameter, one row per image. ``config``: the YAML
         text used. ``random_state``: the seed used. ``cache_path``: the cache directory of this call
         (None without ``cache_dir``). ``n_simulated_chunks``: chunks simulated by this call (0 when
@@ -177,12 +268,15 @@ def simulate_lenses(
     >>> data.images.shape, data.images.dtype
     ((16, 1, 40, 40), dtype('float32'))
     >>> X, y = simulate_lenses("paper-target", 16, random_state=0, return_X_y=True, progress=False)
+    >>> simulate_lenses("paper-source", 4, targets=["theta_E", "e1"], progress=False).target.shape
+    (4, 2)
     """
     n = _check_positive_int(n, "n")
     chunk_size = _check_positive_int(chunk_size, "chunk_size")
     n_jobs = check_n_jobs(n_jobs)
     check_extras("sim", user="sklens.simulation")
     parsed = load_config(config)
+    targets = _check_targets(targets, parsed)
     seed = resolve_seed(random_state)
     key, description = _cache.cache_key(parsed.text, n, seed, chunk_size)
     with ExitStack() as stack:
@@ -203,14 +297,21 @@ def simulate_lenses(
         ]
         done = sum(size for size, path in zip(sizes, paths, strict=True) if path.exists())
         with tqdm(total=n, initial=done, unit="img", desc=str(config), disable=not progress) as bar:
-            n_simulated = _run_pending(parsed, jobs, n_jobs, bar)
+            n_simulated = _run_pending(parsed, jobs, n_jobs, bar, targets)
         images, metadata = _assemble(paths, n)
-    target = _target_from(parsed, metadata)
+    _check_columns(parsed, metadata.columns, targets)
+    parameters = _parameters_from(metadata)
+    target = (
+        _target_from(parsed, metadata)
+        if targets is None
+        else _targets_from(parameters, targets, parsed.source)
+    )
     if return_X_y:
         return images, target
     result = Bunch(
         images=images,
         target=target,
+        parameters=parameters,
         metadata=metadata,
         config=parsed.text,
         random_state=seed,
@@ -219,6 +320,8 @@ def simulate_lenses(
     )
     if parsed.classes:
         result.target_names = sorted(parsed.classes, key=parsed.classes.get)
+    if targets is not None:
+        result.target_names = targets
     return result
 
 
@@ -228,11 +331,12 @@ def _split(data: Bunch) -> Bunch:
     train_end, test_end = (round(fraction * n) for fraction in PAPER_SPLIT)
     parts = {"train": slice(0, train_end), "test": slice(train_end, test_end)}
     parts["validation"] = slice(test_end, n)
-    return Bunch(
+    split = Bunch(
         **{
             name: Bunch(
                 images=data.images[rows],
                 target=data.target[rows],
+                parameters=data.parameters.iloc[rows].reset_index(drop=True),
                 metadata=data.metadata.iloc[rows].reset_index(drop=True),
             )
             for name, rows in parts.items()
@@ -240,6 +344,9 @@ def _split(data: Bunch) -> Bunch:
         config=data.config,
         random_state=data.random_state,
     )
+    if "target_names" in data:
+        split.target_names = data.target_names
+    return split
 
 
 def load_paper_domains(
@@ -252,6 +359,7 @@ def load_paper_domains(
     target: str | os.PathLike = "paper-target",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
+    targets: Sequence[str] | None = None,
 ) -> Bunch:
     """Simulate the paper's source and target domains and split each 70/10/20 as the paper did.
 
@@ -278,13 +386,17 @@ def load_paper_domains(
         Images per chunk, as in [`simulate_lenses`][sklens.simulation.simulate_lenses].
     progress : bool
         Show progress bars.
+    targets : list of str, optional
+        Short names of the parameters to return as ``target``, as in
+        [`simulate_lenses`][sklens.simulation.simulate_lenses]; None gives theta_E alone.
 
     Returns
     -------
     sklearn.utils.Bunch
         ``source`` and ``target``, each a Bunch with ``train``, ``test`` and ``validation`` (each a
-        Bunch of ``images``, ``target`` (theta_E, arcsec) and ``metadata``), ``config`` and
-        ``random_state``.
+        Bunch of ``images``, ``target`` (theta_E in arcsec, or float32 (n, k) of ``targets``),
+        ``parameters`` and ``metadata``), ``config``, ``random_state`` and, with ``targets``,
+        ``target_names``.
 
     Examples
     --------
@@ -299,6 +411,7 @@ def load_paper_domains(
         cache_dir=cache_dir,
         chunk_size=chunk_size,
         progress=progress,
+        targets=targets,
     )
     return Bunch(
         source=_split(simulate_lenses(source, n, **options)),

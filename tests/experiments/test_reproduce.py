@@ -9,7 +9,7 @@ import pytest
 
 from sklens.cli import main
 from sklens.experiments.report import draw_figure2
-from sklens.experiments.reproduce import _save_run, reproduce
+from sklens.experiments.reproduce import _save_run, reproduce, scale_pixels
 
 TINY = dict(n=24, epochs=1, seeds=2, n_jobs=1, progress=False)
 
@@ -108,6 +108,8 @@ def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):
         (["--epochs", "0"], "epochs must be at least 1"),
         (["--n-jobs", "0"], "n_jobs must be a non-zero integer"),
         (["--jobs", "0"], "n_jobs must be a non-zero integer"),
+        (["--mmd-bandwidth", "max"], "invalid choice: 'max'"),
+        (["--scaling", "log"], "invalid choice: 'log'"),
     ],
 )
 def test_bad_arguments_give_a_clear_error(argv, message, tmp_path, capsys):
@@ -147,3 +149,23 @@ def test_the_command_line_chooses_ensembles_or_separate_runs():
     assert parser.parse_args(["reproduce", "--separate-runs"]).ensemble is False
     with pytest.raises(SystemExit):
         parser.parse_args(["reproduce", "--ensemble", "--separate-runs"])
+
+
+def test_asinh_scaling_is_linear_for_the_bulk_and_logarithmic_for_bright_pixels():
+    images = np.array([[0.01, 1.0, 1000.0]], dtype=np.float32)
+    linear = scale_pixels(images, 2.0, "per-domain")
+    stretched = scale_pixels(images, 2.0, "asinh")
+    assert stretched.dtype == np.float32 and linear.dtype == np.float32
+    np.testing.assert_allclose(linear, images / 2)
+    np.testing.assert_allclose(stretched[0, 0], 0.005, rtol=1e-4)  # arcsinh(x) ~ x near 0
+    assert stretched[0, 2] == pytest.approx(np.log(1000.0), rel=1e-3)  # ~ log(2x) far out
+
+
+def test_median_bandwidth_and_asinh_scaling_reach_the_trained_model(tmp_path):
+    result = reproduce(
+        out=tmp_path, methods=("mmd",), mmd_bandwidth="median", scaling="asinh", **{**tiny(), "seeds": 1}
+    )
+    assert result.config.mmd_bandwidth == "median" and result.config.scaling == "asinh"
+    with (tmp_path / "runs" / "mmd-seed0" / "model.pkl").open("rb") as stream:
+        assert pickle.load(stream).bandwidth == "median"
+    assert "MMD bandwidth `median`" in (tmp_path / "table1.md").read_text()

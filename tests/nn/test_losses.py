@@ -6,12 +6,15 @@ from sklens.nn.losses import CORALLoss, DomainAdversarialLoss, MMDLoss
 from sklens.nn.networks import DomainClassifier
 
 
-def numpy_mmd(xs: np.ndarray, xt: np.ndarray, kernel_mul=2.0, kernel_num=5, unbiased=False) -> float:
+def numpy_mmd(
+    xs: np.ndarray, xt: np.ndarray, kernel_mul=2.0, kernel_num=5, unbiased=False, bandwidth="mean"
+) -> float:
     """The paper's multi-kernel MMD written out with explicit loops over pairs."""
     joint = np.concatenate([xs, xt])
     n = len(joint)
     d2 = np.array([[np.sum((a - b) ** 2) for b in joint] for a in joint])
-    base = d2.sum() / (n * n - n)
+    pairs = [d2[i, j] for i in range(n) for j in range(n) if i != j]
+    base = np.mean(pairs) if bandwidth == "mean" else np.median(pairs)
     bandwidths = [base * kernel_mul ** (i - kernel_num // 2) for i in range(kernel_num)]
     k = sum(np.exp(-d2 / bw) for bw in bandwidths)
     m = len(xs)
@@ -36,12 +39,27 @@ def test_mmd_grows_with_mean_shift():
     assert values == sorted(values) and values[-1] > 5 * values[1]
 
 
+@pytest.mark.parametrize("bandwidth", ["mean", "median"])
 @pytest.mark.parametrize("estimator", ["biased", "unbiased"])
-def test_mmd_matches_direct_numpy_computation(estimator):
+def test_mmd_matches_direct_numpy_computation(estimator, bandwidth):
     rng = np.random.default_rng(1)
     xs, xt = rng.normal(size=(7, 3)), rng.normal(0.5, 1.0, size=(7, 3))
-    got = float(MMDLoss(estimator=estimator)(torch.tensor(xs), torch.tensor(xt)))
-    assert got == pytest.approx(numpy_mmd(xs, xt, unbiased=estimator == "unbiased"), rel=1e-10)
+    got = float(MMDLoss(estimator=estimator, bandwidth=bandwidth)(torch.tensor(xs), torch.tensor(xt)))
+    expected = numpy_mmd(xs, xt, unbiased=estimator == "unbiased", bandwidth=bandwidth)
+    assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_median_bandwidth_keeps_seeing_a_shift_that_one_outlier_hides_from_the_mean():
+    """One source row 100x out (a very bright image's features) inflates the mean bandwidth so much
+    that a real shift of the other rows almost vanishes from the MMD; the median bandwidth still sees it."""
+    g = torch.Generator().manual_seed(3)
+    xs, xt = torch.randn(32, 8, generator=g), torch.randn(32, 8, generator=g) + 1.0
+    with_outlier = xs.clone()
+    with_outlier[0] = 100.0
+    for bandwidth, kept in (("mean", 0.2), ("median", 0.8)):
+        loss = MMDLoss(bandwidth=bandwidth)
+        ratio = float(loss(with_outlier, xt)) / float(loss(xs, xt))
+        assert (ratio < kept) if bandwidth == "mean" else (ratio > kept), (bandwidth, ratio)
 
 
 def test_unbiased_mmd_is_centred_for_same_distribution():
@@ -56,9 +74,11 @@ def test_unbiased_mmd_is_centred_for_same_distribution():
     assert abs(np.mean(values)) < np.mean(biased) / 3
 
 
-def test_mmd_rejects_unknown_estimator():
+def test_mmd_rejects_unknown_estimator_and_bandwidth():
     with pytest.raises(ValueError, match="estimator"):
         MMDLoss(estimator="linear")
+    with pytest.raises(ValueError, match="bandwidth must be one of"):
+        MMDLoss(bandwidth="max")
 
 
 def test_domain_adversarial_loss_sends_reversed_gradient_to_features():
