@@ -37,6 +37,7 @@ from sklens._validation import as_float_array, as_model_input, check_random_stat
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed, target_rows
 from sklens.exceptions import NoTargetDataWarning
+from sklens.nn.domain_norm import DOMAINS, domain_rows, use_domain_batchnorm
 from sklens.nn.ensemble import MemberLosses, stack_networks
 from sklens.nn.heads import FlowHead, GaussianHead, gaussian_moments
 from sklens.nn.networks import default_network
@@ -74,10 +75,11 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
     """Base class of the sklens regressors: a skorch regressor with a plug-in adaptation loss.
 
     Each training step takes a batch of labelled source rows and as many unlabelled target rows, passes
-    their concatenation through the network once (so BatchNorm's statistics come from both domains),
-    and minimises ``task_loss + lambda_da * adaptation_loss`` where the adaptation loss compares the
-    source and target features (the output of ``feature_layer``). Subclasses override
-    ``make_adaptation_loss``; returning None trains on the source rows alone.
+    their concatenation through the network once (so BatchNorm's statistics come from both domains,
+    unless ``domain_batchnorm`` keeps them apart), and minimises
+    ``task_loss + lambda_da * adaptation_loss`` where the adaptation loss compares the source and
+    target features (the output of ``feature_layer``). Subclasses override ``make_adaptation_loss``;
+    returning None trains on the source rows alone.
 
     A source batch with fewer rows than the adaptation loss is defined on (``loss.min_rows``: 2 for
     CORAL and the unbiased MMD, whose covariance or off-diagonal mean needs two rows) trains on the task
@@ -121,6 +123,16 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         batches as a separate fit with ``random_state + k`` would be; ``predict`` returns the members'
         mean, ``predict(X, return_std=True)`` their spread too, ``predict_members`` each member's.
         The history's loss terms are the members' mean, ``*_spread`` their standard deviation.
+    domain_batchnorm : bool or {'statistics', 'affine'}
+        Separate BatchNorm statistics for source and target rows (True or ``'statistics'``: shared
+        affine parameters, AdaBN; ``'affine'``: per-domain affine parameters too, DSBN), made by
+        [`use_domain_batchnorm`][sklens.nn.domain_norm.use_domain_batchnorm] on the built network
+        (after stacking, for an ensemble). Without an adaptation loss the target batch still passes
+        through the network, to estimate the target statistics; a fit without target rows warns that
+        they keep their initial values. False: one BatchNorm over both domains.
+    predict_domain : {'target', 'source'}
+        Whose BatchNorm statistics prediction, scoring, ``transform_features`` and the validation
+        loss use with ``domain_batchnorm``.
     head : {'point', 'gaussian', 'flow'}
         What the network predicts (see [`sklens.nn.heads`][sklens.nn.heads]). ``'point'``: a value
         per parameter, trained with ``criterion``. ``'gaussian'``: a mean and a variance per parameter
@@ -158,6 +170,8 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "lambda_da": [Interval(Real, 0, None, closed="left")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
+        "domain_batchnorm": ["boolean", StrOptions({"statistics", "affine"})],
+        "predict_domain": [StrOptions(set(DOMAINS))],
         "head": [StrOptions({"point", "gaussian", "flow"})],
         "beta": [Interval(Real, 0, 1, closed="both")],
         "flow_context": [Interval(Integral, 1, None, closed="left")],
@@ -186,6 +200,8 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         verbose: int = 0,
         lambda_da: float = 1.0,
         n_members: int = 1,
+        domain_batchnorm: bool | str = False,
+        predict_domain: str = "target",
         head: str = "point",
         beta: float = 0.5,
         flow_context: int = 32,
@@ -212,6 +228,8 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         self.random_state = random_state
         self.lambda_da = lambda_da
         self.n_members = n_members
+        self.domain_batchnorm = domain_batchnorm
+        self.predict_domain = predict_domain
         self.head = head
         self.beta = beta
         self.flow_context = flow_context
@@ -266,13 +284,15 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
     def initialize_module(self):
         if self.n_members > 1:
             self._initialize_members()
-            return self
-        self.module_ = self._build_network()
-        # The network is still where it was built (skorch moves it to self.device afterwards).
-        n_features = feature_dimension(self.module_, self.feature_layer, self.input_shape_)
-        self.adaptation_loss_ = self.make_adaptation_loss(n_features)
-        head = self._make_head()
-        self.output_head_ = None if head is None else nn.ModuleList([head])
+        else:
+            self.module_ = self._build_network()
+            # The network is still where it was built (skorch moves it to self.device afterwards).
+            n_features = feature_dimension(self.module_, self.feature_layer, self.input_shape_)
+            self.adaptation_loss_ = self.make_adaptation_loss(n_features)
+            head = self._make_head()
+            self.output_head_ = None if head is None else nn.ModuleList([head])
+        if self.domain_batchnorm:  # after stacking: a stacked BatchNorm splits as one layer
+            use_domain_batchnorm(self.module_, share_affine=self.domain_batchnorm != "affine")
         return self
 
     def _build_network(self) -> nn.Module:
@@ -421,14 +441,20 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         ``stream`` is the random stream of this call (the epochs trained before it).
         """
         as_model_input(X_src, self.input_shape_, type(self).__name__, read_only_ok=True)
-        if X_tgt is None and self.adaptation_loss_ is not None:
+        if X_tgt is None and (self.adaptation_loss_ is not None or self.domain_batchnorm):
+            stats = (
+                ", and its target BatchNorm statistics keep their initial values"
+                if self.domain_batchnorm
+                else ""
+            )
             warnings.warn(
                 f"{type(self).__name__} got no target rows (no X_tgt and no row of y that is all NaN), "
-                "so it trains on the source rows alone, without adaptation.",
+                f"so it trains on the source rows alone, without adaptation{stats}.",
                 NoTargetDataWarning,
                 stacklevel=3,
             )
         self.n_target_rows_ = 0 if X_tgt is None else len(X_tgt)
+        self.lambda_da_ = float(self.lambda_da)  # a schedule callback may change it step by step
         y_src = ((y_src - self.y_mean_) / self.y_scale_).astype(np.float32)
         # Tensors on the inputs' memory: the members and the batches share it, nothing is copied.
         X_src, y_src = shared_tensor(X_src), shared_tensor(y_src)
@@ -469,29 +495,38 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         X, y = (torch.as_tensor(part) for part in (dataset.X, dataset.y))
         return MemberBatches(indices, X, y, self.member_rng_states_)
 
+    def _with_target_batch(self) -> bool:
+        """Whether a training step passes a target batch through the network: for the adaptation
+        loss, or for the target statistics of domain-specific BatchNorm (AdaBN, without a loss)."""
+        return self.target_sampler_ is not None and (
+            self.adaptation_loss_ is not None or bool(self.domain_batchnorm)
+        )
+
     def train_step_single(self, batch, **fit_params):
         if self.n_members > 1:
             return self._member_step(batch)
         Xi, yi = unpack_data(batch)
-        if self.adaptation_loss_ is None or self.target_sampler_ is None:
-            step = super().train_step_single(batch, **fit_params)
+        if not self._with_target_batch():
+            with domain_rows(self.module_, domain="source"):
+                step = super().train_step_single(batch, **fit_params)
             self.history.record_batch("task_loss", step["loss"].item())
             return step
         self._set_training(True)
         Xi = to_tensor(Xi, device=self.device)
         n_src = len(Xi)
         Xt = self.target_sampler_.draw(n_src).to(self.device)
-        with tap_features(self.module_, self.feature_layer) as tapped:
+        with tap_features(self.module_, self.feature_layer) as tapped, domain_rows(self.module_, n_src):
             y_pred = self.infer(torch.cat([Xi, Xt]), **fit_params)[:n_src]
         terms = {"task_loss": self.get_loss(y_pred, yi, X=Xi, training=True)}
-        if n_src >= getattr(self.adaptation_loss_, "min_rows", 1):
+        if self.adaptation_loss_ is not None and n_src >= getattr(self.adaptation_loss_, "min_rows", 1):
             features = tapped[0]
             terms["adaptation_loss"] = self.adaptation_loss_(features[:n_src], features[n_src:])
-        loss = terms["task_loss"] + self.lambda_da * terms.get("adaptation_loss", 0.0)
+        loss = terms["task_loss"] + self.lambda_da_ * terms.get("adaptation_loss", 0.0)
         loss.backward()
         for name, term in terms.items():  # the first read of a value on the host, after backward
             self.history.record_batch(name, term.item())
-        self.history.record_batch("lambda_da", float(self.lambda_da))
+        if self.adaptation_loss_ is not None:
+            self.history.record_batch("lambda_da", self.lambda_da_)
         return {"loss": loss, "y_pred": y_pred}
 
     def _member_step(self, batch) -> dict:
@@ -500,11 +535,13 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         Xi, yi = (to_tensor(part, device=self.device) for part in unpack_data(batch))
         self._set_training(True)
         n_src = len(Xi)
-        adapts = self.adaptation_loss_ is not None and self.target_sampler_ is not None
-        if adapts:
+        with_target = self._with_target_batch()
+        adapts = with_target and self.adaptation_loss_ is not None
+        if with_target:
             Xt = torch.stack([sampler.draw(n_src) for sampler in self.target_sampler_], dim=1)
-            Xi_all = torch.cat([Xi, Xt.to(self.device)])
-        features, outputs = self.module_.forward_features(Xi_all if adapts else Xi)
+            Xi = torch.cat([Xi, Xt.to(self.device)])
+        with domain_rows(self.module_, n_src):
+            features, outputs = self.module_.forward_features(Xi)
         y_pred = outputs[:n_src]
         terms = {
             "task_loss": torch.stack(
@@ -516,15 +553,19 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         }
         if adapts and n_src >= self.adaptation_loss_.min_rows:
             terms["adaptation_loss"] = self.adaptation_loss_(features[:n_src], features[n_src:])
-        member_losses = terms["task_loss"] + self.lambda_da * terms.get("adaptation_loss", 0.0)
+        member_losses = terms["task_loss"] + self.lambda_da_ * terms.get("adaptation_loss", 0.0)
         member_losses.sum().backward()
         for name, term in terms.items():
             values = term.detach()
             self.history.record_batch(name, values.mean().item())
             self.history.record_batch(f"{name}_spread", values.std(unbiased=False).item())
         if adapts:
-            self.history.record_batch("lambda_da", float(self.lambda_da))
+            self.history.record_batch("lambda_da", self.lambda_da_)
         return {"loss": member_losses.mean(), "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        with domain_rows(self.module_, domain=self.predict_domain):  # the statistics predict uses
+            return super().validation_step(batch, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training: bool = False, member: int = 0):
         """The task loss of the head: ``criterion`` for the point head, else the head's own loss.
@@ -673,7 +714,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         """The network's outputs for ``X`` on the CPU, (n_members, n, width), and whether X was one image."""
         X, single = self._as_model_input(X)
         # skorch's DataLoader draws a seed from torch's global generator; keep the caller's stream.
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), domain_rows(self.module_, domain=self.predict_domain):
             outputs = self.forward(X, training=False, device="cpu")
         return (outputs[None] if self.n_members == 1 else outputs.transpose(0, 1)), single
 
@@ -780,7 +821,11 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         """
         X, _ = self._as_model_input(X)
         step = max(self.batch_size, 256)
-        with evaluation_mode(self.module_), torch.no_grad():
+        with (
+            evaluation_mode(self.module_),
+            torch.no_grad(),
+            domain_rows(self.module_, domain=self.predict_domain),
+        ):
             parts = [self._features(to_tensor(X[i : i + step], self.device)) for i in range(0, len(X), step)]
         features = np.concatenate(parts)
         return features if self.n_members == 1 else features.transpose(1, 0, 2)

@@ -1,4 +1,4 @@
-"""skorch callbacks: schedules and monitoring (DANN's reversal schedule, a finite-loss guard, progress)."""
+"""skorch callbacks: schedules and monitoring (DANN's two schedules, a finite-loss guard, progress)."""
 
 from __future__ import annotations
 
@@ -16,23 +16,18 @@ def reversal_coefficient(progress: float, gamma: float = 10.0) -> float:
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
 
 
-class ReversalSchedule(Callback):
-    """Set the coefficient of every gradient reversal layer from the fraction of training done.
+class _DANNSchedule(Callback):
+    """Ganin et al.'s schedule over the fraction ``p`` of training done, set before every step.
 
-    The progress ``p`` is the number of optimisation steps taken divided by the real total
-    (``max_epochs`` times the number of batches per epoch), so the coefficient reaches ~1 however
-    long training is. The current value is recorded in the history as ``reversal_coefficient``.
-
-    Parameters
-    ----------
-    gamma : float
-        Steepness of the schedule; Ganin et al. use 10.
+    ``p`` is the number of optimisation steps taken divided by the real total (``max_epochs`` times
+    the number of batches per epoch), so the schedule reaches ~1 however long training is. Subclasses
+    say where the value goes in ``apply``.
     """
 
     def __init__(self, gamma: float = 10.0) -> None:
         self.gamma = gamma
 
-    def initialize(self) -> ReversalSchedule:
+    def initialize(self) -> _DANNSchedule:
         self.steps_done_ = 0
         self.total_steps_ = None
         return self
@@ -45,11 +40,52 @@ class ReversalSchedule(Callback):
     def on_batch_begin(self, net, batch=None, training: bool = False, **kwargs) -> None:
         if not training:
             return
-        coefficient = reversal_coefficient(min(1.0, self.steps_done_ / self.total_steps_), self.gamma)
+        self.apply(net, reversal_coefficient(min(1.0, self.steps_done_ / self.total_steps_), self.gamma))
+        self.steps_done_ += 1
+
+    def apply(self, net, value: float) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _set_reversal(net, coefficient: float) -> None:
         for layer in reversal_layers(net.adaptation_loss_):
             layer.coefficient = coefficient
         net.history.record_batch("reversal_coefficient", coefficient)
-        self.steps_done_ += 1
+
+
+class ReversalSchedule(_DANNSchedule):
+    """Schedule the coefficient of every gradient reversal layer; the loss weight stays ``lambda_da``.
+
+    DANN's default (``schedule='reversal'``): the coefficient follows
+    ``2 / (1 + exp(-gamma p)) - 1`` and is recorded in the history as ``reversal_coefficient``.
+
+    Parameters
+    ----------
+    gamma : float
+        Steepness of the schedule; Ganin et al. use 10.
+    """
+
+    def apply(self, net, value: float) -> None:
+        self._set_reversal(net, value)
+
+
+class LossWeightSchedule(_DANNSchedule):
+    """Schedule the weight of the domain loss; the gradient reversal coefficient stays 1.
+
+    DANN's ``schedule='loss_weight'`` (the form of Swierc et al. 2023): the step's loss weight is
+    ``lambda_da * (2 / (1 + exp(-gamma p)) - 1)``, recorded in the history as ``lambda_da``; the
+    coefficient, 1, as ``reversal_coefficient``. The weight scales the domain classifier's gradient
+    as well as the reversed gradient reaching the features.
+
+    Parameters
+    ----------
+    gamma : float
+        Steepness of the schedule; Ganin et al. use 10.
+    """
+
+    def apply(self, net, value: float) -> None:
+        self._set_reversal(net, 1.0)
+        net.lambda_da_ = net.lambda_da * value
 
 
 class FiniteLossCheck(Callback):

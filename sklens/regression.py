@@ -16,7 +16,7 @@ from skorch.callbacks import PassthroughScoring
 from torch import nn
 
 from sklens.base import DomainAdaptiveRegressor
-from sklens.callbacks import ReversalSchedule
+from sklens.callbacks import LossWeightSchedule, ReversalSchedule
 from sklens.nn.losses import BANDWIDTHS, CORALLoss, DomainAdversarialLoss, MMDLoss
 from sklens.nn.networks import DomainClassifier
 
@@ -27,7 +27,10 @@ class CNNRegressor(DomainAdaptiveRegressor):
     """Regression without domain adaptation: trains on labelled source rows only.
 
     Target rows (NaN ``y`` or ``X_tgt``) are accepted so every sklens regressor takes the same inputs,
-    and ignored in training; ``n_target_rows_`` records how many there were.
+    and ignored in training, unless ``domain_batchnorm`` is set: then each step also passes a target
+    batch through the network, only so that its BatchNorm layers learn the target's statistics (AdaBN,
+    Li et al. 2018; the source rows train exactly as without it). ``n_target_rows_`` records how many
+    target rows there were.
 
     Parameters
     ----------
@@ -63,10 +66,11 @@ class CNNRegressor(DomainAdaptiveRegressor):
         Weight of the adaptation loss; unused here (there is none), accepted so that every sklens
         regressor takes the same parameters.
     **kwargs
-        The ensemble, uncertainty-head and scaling parameters of
+        The ensemble, uncertainty-head, scaling and BatchNorm parameters of
         [`DomainAdaptiveRegressor`][sklens.base.DomainAdaptiveRegressor] (``n_members``, ``head``:
         ``'point'``, ``'gaussian'`` or ``'flow'``, ``beta``, ``flow_context``, ``flow_transforms``,
-        ``flow_hidden``, ``target_scaling``); any other parameter of
+        ``flow_hidden``, ``target_scaling``, ``domain_batchnorm``, ``predict_domain``); any other
+        parameter of
         [`skorch.NeuralNetRegressor`](https://skorch.readthedocs.io/en/stable/regressor.html), and
         parameters of the network as ``module__name`` (e.g. ``module__hidden=(32,)``).
 
@@ -158,18 +162,33 @@ class DANNRegressor(DomainAdaptiveRegressor):
     """Domain-adversarial regression (Ganin et al. 2016) as in Swierc et al. (2023).
 
     A domain classifier (the task head's two linear layers repeated, softmax + NLL) sits behind a
-    gradient reversal layer on the features. The reversal coefficient follows
-    ``2 / (1 + exp(-gamma p)) - 1``, ``p`` being the fraction of all optimisation steps done; the loss
-    is MSE + ``lambda_da`` * domain cross-entropy.
+    gradient reversal layer on the features; the loss is MSE + weight * domain cross-entropy. One of
+    the two is scheduled by ``2 / (1 + exp(-gamma p)) - 1``, ``p`` being the fraction of all
+    optimisation steps done: the reversal coefficient (``schedule='reversal'``, Ganin et al.; the
+    weight stays ``lambda_da``) or the weight (``schedule='loss_weight'``, the form of Swierc et al.:
+    ``lambda_da`` times the schedule, the coefficient staying 1). The history records both per step
+    and per epoch, as ``lambda_da`` and ``reversal_coefficient``.
+
+    The weight scales the domain classifier's own gradient too, so with plain SGD its effective
+    learning rate is ``lambda_da * lr``; Adam, the default optimiser, divides a constant scale of the
+    gradient out again, so there the weight acts mainly on the balance between the task and the
+    reversed domain gradient in the features. ``domain_lr`` sets the classifier's rate directly.
 
     Parameters
     ----------
     lambda_da : float
-        Weight of the domain loss (1).
+        Weight of the domain loss (1); its largest value with ``schedule='loss_weight'``.
     gamma : float
-        Steepness of the reversal schedule (10).
+        Steepness of the schedule (10).
     domain_hidden : int
         Hidden units of the domain classifier (128, as the task head).
+    schedule : {'reversal', 'loss_weight'}
+        What the schedule drives: the gradient reversal coefficient (the default) or the domain
+        loss weight (see [`LossWeightSchedule`][sklens.callbacks.LossWeightSchedule]).
+    domain_lr : float or None
+        Learning rate of the domain classifier's parameters, as their own parameter group of the
+        optimiser (it overrides any ``optimizer__param_groups`` entry for them). None: ``lr``, as
+        for every other parameter.
     lr : float or 'auto'
         ``'auto'``: the paper's 6e-5 for images, 3e-3 for (n_samples, n_features) input.
     **kwargs
@@ -192,6 +211,8 @@ class DANNRegressor(DomainAdaptiveRegressor):
         **DomainAdaptiveRegressor._parameter_constraints,
         "gamma": [Interval(Real, 0, None, closed="left")],
         "domain_hidden": [Interval(Integral, 1, None, closed="left")],
+        "schedule": [StrOptions({"reversal", "loss_weight"})],
+        "domain_lr": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
@@ -201,23 +222,38 @@ class DANNRegressor(DomainAdaptiveRegressor):
         lambda_da: float = 1.0,
         gamma: float = 10.0,
         domain_hidden: int = 128,
+        schedule: str = "reversal",
+        domain_lr: float | None = None,
         lr: float | str = "auto",
         **kwargs,
     ) -> None:
         super().__init__(module, lr=lr, lambda_da=lambda_da, **kwargs)
         self.gamma = gamma
         self.domain_hidden = domain_hidden
+        self.schedule = schedule
+        self.domain_lr = domain_lr
 
     def make_adaptation_loss(self, n_features: int) -> nn.Module:
         return DomainAdversarialLoss(DomainClassifier(n_features, self.domain_hidden))
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
+        scheduler = ReversalSchedule if self.schedule == "reversal" else LossWeightSchedule
         schedule = [
-            ("reversal_schedule", ReversalSchedule(self.gamma)),
+            ("reversal_schedule", scheduler(self.gamma)),
             ("reversal_coefficient", PassthroughScoring(name="reversal_coefficient", on_train=True)),
         ]
         return callbacks[:-1] + schedule + callbacks[-1:]
+
+    def get_params_for_optimizer(self, prefix: str, named_parameters) -> tuple[list, dict]:
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if self.domain_lr is None or prefix != "optimizer":
+            return args, kwargs
+        domain = list(self.adaptation_loss_.parameters())
+        ids = {id(p) for p in domain}
+        others = [{**group, "params": [p for p in group["params"] if id(p) not in ids]} for group in args[0]]
+        groups = [group for group in others if group["params"]]
+        return ([*groups, {"params": domain, "lr": self.domain_lr}],), kwargs
 
 
 class CORALRegressor(DomainAdaptiveRegressor):

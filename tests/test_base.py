@@ -122,6 +122,8 @@ BAD_PARAMETERS = [
     (DANNRegressor, "lambda_da", -1),
     (DANNRegressor, "gamma", "x"),
     (DANNRegressor, "domain_hidden", 0),
+    (DANNRegressor, "schedule", "linear"),
+    (DANNRegressor, "domain_lr", 0.0),
     (MMDRegressor, "kernel_num", 0),
     (MMDRegressor, "kernel_mul", 0),
     (MMDRegressor, "mmd_estimator", "median"),
@@ -131,6 +133,8 @@ BAD_PARAMETERS = [
     (CNNRegressor, "lr", 0.0),
     (CNNRegressor, "lr", "fast"),
     (CORALRegressor, "random_state", "seed"),
+    (CORALRegressor, "domain_batchnorm", "yes"),
+    (MMDRegressor, "predict_domain", "test"),
 ]
 
 
@@ -151,6 +155,10 @@ ESTIMATORS_ON_META = {
     "MMDRegressor": lambda: MMDRegressor(max_epochs=1, device="meta"),
     "CORALRegressor": lambda: CORALRegressor(max_epochs=1, device="meta"),
     "DANNRegressor-ensemble": lambda: DANNRegressor(max_epochs=1, device="meta", n_members=2),
+    "MMDRegressor-domain-batchnorm": lambda: MMDRegressor(max_epochs=1, device="meta", domain_batchnorm=True),
+    "CNNRegressor-ensemble-domain-batchnorm": lambda: CNNRegressor(
+        max_epochs=1, device="meta", n_members=2, domain_batchnorm="affine"
+    ),
     "MMDRegressor-ensemble": lambda: MMDRegressor(max_epochs=1, device="meta", n_members=2),
     "MMDRegressor-gaussian": lambda: MMDRegressor(max_epochs=1, device="meta", head="gaussian"),
     "DANNRegressor-flow": lambda: DANNRegressor(max_epochs=1, device="meta", head="flow"),

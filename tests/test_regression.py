@@ -108,6 +108,55 @@ def test_dann_reversal_coefficient_follows_the_schedule(toy):
     assert model.history[:, "lambda_da"] == pytest.approx([1.0] * 4)  # the loss weight, not scheduled
 
 
+def test_dann_loss_weight_schedule_scales_the_domain_loss_and_keeps_the_reversal_at_one(toy):
+    X, y, X_tgt = toy
+    model = DANNRegressor(**{**FAST, "max_epochs": 3}, schedule="loss_weight", lambda_da=2.0).fit(
+        X, y, X_tgt=X_tgt
+    )
+    steps_per_epoch = int(np.ceil(len(X) / FAST["batch_size"]))
+    batches = [b for epoch in model.history for b in epoch["batches"]]
+    expected = [2.0 * reversal_coefficient(i / (3 * steps_per_epoch)) for i in range(3 * steps_per_epoch)]
+    assert [b["lambda_da"] for b in batches] == pytest.approx(expected)
+    assert [b["reversal_coefficient"] for b in batches] == [1.0] * len(batches)
+    assert model.adaptation_loss_.reversal.coefficient == 1.0
+    for b in batches:  # the step's loss is weighted by the scheduled value
+        assert b["train_loss"] == pytest.approx(
+            b["task_loss"] + b["lambda_da"] * b["adaptation_loss"], rel=1e-5
+        )
+    epochs = model.history[:, "lambda_da"]
+    assert (
+        len(epochs) == 3
+        and epochs == sorted(epochs)
+        and model.history[:, "reversal_coefficient"] == [1.0] * 3
+    )
+
+
+def test_dann_domain_lr_gives_the_domain_classifier_its_own_rate(toy):
+    X, y, X_tgt = toy
+    shared = DANNRegressor(**{**FAST, "max_epochs": 1}).fit(X, y, X_tgt=X_tgt)
+    assert len(shared.optimizer_.param_groups) == 1
+    start = DANNRegressor(**{**FAST, "max_epochs": 0}).fit(X, y, X_tgt=X_tgt)
+    slow = DANNRegressor(**{**FAST, "max_epochs": 1}, domain_lr=1e-9).fit(X, y, X_tgt=X_tgt)
+    groups = slow.optimizer_.param_groups
+    classifier = list(slow.adaptation_loss_.parameters())
+    assert [g["lr"] for g in groups] == [1e-3, 1e-9]
+    assert len(groups[1]["params"]) == len(classifier) and all(
+        p is q for p, q in zip(groups[1]["params"], classifier, strict=True)
+    )
+    assert len(groups[0]["params"]) == len(list(slow.module_.parameters()))
+
+    def moved(model):
+        return max(
+            (a - b).abs().max().item()
+            for a, b in zip(
+                model.adaptation_loss_.parameters(), start.adaptation_loss_.parameters(), strict=True
+            )
+        )
+
+    assert moved(slow) < 1e-6 < 1e-4 < moved(shared)  # the classifier barely moves at its own tiny rate
+    assert not np.allclose(slow.predict(X), start.predict(X))  # the network still trains at lr
+
+
 def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
     X, y, X_tgt = toy
     model = DANNRegressor(**{**FAST, "max_epochs": 3}).fit(X, y, X_tgt=X_tgt)
@@ -128,7 +177,8 @@ def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
 
 def test_adaptation_beats_no_adaptation_on_a_synthetic_shift():
     """Toy lenses whose target domain is blurred and much noisier: with the same seeds, DANN and MMD
-    reach a clearly higher target R^2 than training on the source alone."""
+    reach a clearly higher target R^2 than training on the source alone, and so does the source model
+    with target BatchNorm statistics (AdaBN: CNNRegressor with domain_batchnorm)."""
     src = make_toy_lenses(400, random_state=0)
     tgt = make_toy_lenses(400, domain="target", random_state=1)
     test = make_toy_lenses(300, domain="target", random_state=2)
@@ -136,5 +186,8 @@ def test_adaptation_beats_no_adaptation_on_a_synthetic_shift():
     for cls in (CNNRegressor, DANNRegressor, MMDRegressor):
         model = cls(max_epochs=10, lr=1e-3, random_state=0).fit(src.images, src.target, X_tgt=tgt.images)
         scores[cls.__name__] = model.score(test.images, test.target)
+    adabn = CNNRegressor(max_epochs=10, lr=1e-3, random_state=0, domain_batchnorm=True)
+    scores["AdaBN"] = adabn.fit(src.images, src.target, X_tgt=tgt.images).score(test.images, test.target)
+    assert scores["AdaBN"] > scores["CNNRegressor"] + 0.5, scores
     assert scores["MMDRegressor"] > scores["CNNRegressor"] + 0.5, scores
     assert scores["DANNRegressor"] > scores["CNNRegressor"] + 0.5, scores
