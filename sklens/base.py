@@ -58,17 +58,9 @@ FLOW_MOMENTS_SEED = 0
 #: Rows per chunk when sampling a head, to bound the memory of (samples, rows, parameters).
 _SAMPLE_CHUNK = 256
 
-#: Attributes a model pickled before the uncertainty heads lacks, with the values that give it its old
-#: behaviour (a point head, y as given).
-_STATE_ADDED_WITH_HEADS = {
-    "head": "point",
-    "beta": 0.5,
-    "flow_context": 32,
-    "flow_transforms": 3,
-    "flow_hidden": 64,
-    "target_scaling": "none",
-    "output_head_": None,
-}
+#: What a model pickled by an older sklens lacks, where the default is not its old behaviour: its y was
+#: used as given, and it has no head module (parameters it lacks otherwise get their defaults).
+_STATE_OF_OLD_PICKLES = {"target_scaling": "none", "output_head_": None}
 
 
 class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralNetRegressor):
@@ -238,8 +230,10 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         self.target_scaling = target_scaling
 
     def __setstate__(self, state: dict) -> None:
-        # A model pickled before the uncertainty heads (sklens 0.2.0) is a point model on y as given.
-        for name, value in _STATE_ADDED_WITH_HEADS.items():
+        # A model pickled by sklens 0.2.0 (the paper reproduction's stored models) lacks the parameters
+        # added since: it loads as the point model on y as given that it was, the others at default.
+        missing = {**type(self)().get_params(deep=False), **_STATE_OF_OLD_PICKLES}
+        for name, value in missing.items():
             state.setdefault(name, value)
         if state.get("initialized_") and "y_mean_" not in state:
             state["y_mean_"], state["y_scale_"] = np.zeros(state["n_outputs_"]), np.ones(state["n_outputs_"])

@@ -44,19 +44,21 @@ def test_pickle_round_trip_gives_identical_predictions(cls, toy):
 
 
 def test_a_model_pickled_before_the_uncertainty_heads_still_predicts(toy):
-    """sklens 0.2.0's pickles lack the head's parameters and the scaling of y: they load as point models
-    on y as given (the paper reproduction's stored models are such pickles)."""
-    from sklens.base import _STATE_ADDED_WITH_HEADS
-
+    """sklens 0.2.0's pickles lack the parameters added since (heads, scaling of y, domain BatchNorm,
+    MMD's bandwidth): they load as the point models on y as given that they were (the paper
+    reproduction's stored models are such pickles)."""
     X, y, X_tgt = toy
     model = MMDRegressor(**FAST).fit(X, y, X_tgt=X_tgt)
     state = model.__getstate__()
-    for name in [*_STATE_ADDED_WITH_HEADS, "y_mean_", "y_scale_"]:
+    added = ["head", "beta", "flow_context", "flow_transforms", "flow_hidden", "target_scaling"]
+    added += ["domain_batchnorm", "predict_domain", "bandwidth", "output_head_", "y_mean_", "y_scale_"]
+    for name in added:
         del state[name]
     old = MMDRegressor.__new__(MMDRegressor)
     old.__setstate__(state)
     np.testing.assert_array_equal(old.predict(X), model.predict(X))
-    assert old.get_params()["head"] == "point" and old.get_params()["target_scaling"] == "none"
+    params = old.get_params()
+    assert params["head"] == "point" and params["target_scaling"] == "none" and params["bandwidth"] == "mean"
 
 
 def test_save_params_and_load_params(toy, tmp_path):
