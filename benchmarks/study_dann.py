@@ -110,6 +110,7 @@ VARIANTS: dict[str, Callable[[int], DomainAdaptiveRegressor]] = {
     "clip1": lambda seed: _dann(seed, callbacks=[("clip", GradientNormClipping(1.0))]),
     "dropout": lambda seed: _dann(seed, cls=DropoutDANN),
     "lambda3": lambda seed: _dann(seed, lambda_da=3.0),
+    "split-bn-lambda3": lambda seed: _dann(seed, cls=SplitBatchNormDANN, lambda_da=3.0),
 }
 
 
