@@ -189,6 +189,10 @@ def summary_line(variant: str, runs: dict) -> str:
     )
 
 
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=["baseline"], choices=sorted(VARIANTS))
@@ -198,13 +202,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
+    results = _load(out)
     data = _load_domains(CONFIG, 1, Path(args.cache_dir), progress=False)
     for variant in args.variants:
         for seed in args.seeds:
             if str(seed) in results.get(variant, {}):
                 continue
-            results.setdefault(variant, {})[str(seed)] = run(variant, seed, data)
+            result = run(variant, seed, data)
+            results = _load(out)  # another process of the study may have added runs meanwhile
+            results.setdefault(variant, {})[str(seed)] = result
             with atomic_write(out) as temporary:
                 temporary.write_text(json.dumps(results, indent=1))
             print(f"{variant} seed {seed}: {json.dumps(results[variant][str(seed)])}", flush=True)
