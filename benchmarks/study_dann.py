@@ -111,6 +111,8 @@ VARIANTS: dict[str, Callable[[int], DomainAdaptiveRegressor]] = {
     "dropout": lambda seed: _dann(seed, cls=DropoutDANN),
     "lambda3": lambda seed: _dann(seed, lambda_da=3.0),
     "split-bn-lambda3": lambda seed: _dann(seed, cls=SplitBatchNormDANN, lambda_da=3.0),
+    # Control: per-domain BatchNorm passes without the adversarial gradient (AdaBN alone).
+    "split-bn-lambda0": lambda seed: _dann(seed, cls=SplitBatchNormDANN, lambda_da=0.0),
 }
 
 
