@@ -113,6 +113,7 @@ VARIANTS: dict[str, Callable[[int], DomainAdaptiveRegressor]] = {
     "split-bn-lambda3": lambda seed: _dann(seed, cls=SplitBatchNormDANN, lambda_da=3.0),
     # Control: per-domain BatchNorm passes without the adversarial gradient (AdaBN alone).
     "split-bn-lambda0": lambda seed: _dann(seed, cls=SplitBatchNormDANN, lambda_da=0.0),
+    "lr3e-4-split-bn-lambda0": lambda seed: _dann(seed, lr=3e-4, cls=SplitBatchNormDANN, lambda_da=0.0),
 }
 
 
