@@ -148,8 +148,7 @@ def domain_probe_accuracy(model: DomainAdaptiveRegressor, X_src: np.ndarray, X_t
     features = np.concatenate([model.transform_features(X_src), model.transform_features(X_tgt)])
     domains = np.r_[np.zeros(len(X_src)), np.ones(len(X_tgt))]
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-    cv = 2
-    return float(cross_val_score(probe, features, domains, cv=cv).mean())
+    return float(cross_val_score(probe, features, domains, cv=2).mean())
 
 
 def run(variant: str, seed: int, data) -> dict:
