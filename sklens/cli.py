@@ -66,6 +66,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         methods=args.methods,
         scaling=args.scaling,
         mmd_bandwidth=args.mmd_bandwidth,
+        domain_batchnorm=args.domain_batchnorm,
+        lr=args.lr,
     )
     config = resolve_config(args.preset, ensemble=args.ensemble, **overrides)
     check_requirements()
@@ -118,6 +120,14 @@ def _add_reproduce(subparsers) -> None:
         choices=MMD_BANDWIDTHS,
         help="MMD's bandwidth from the batch's mean squared distance (default, the paper's) or its median",
     )
+    parser.add_argument(
+        "--domain-batchnorm",
+        action="store_const",
+        const=True,
+        default=None,
+        help="domain-specific BatchNorm statistics for every method but the oracle",
+    )
+    parser.add_argument("--lr", type=float, help="one learning rate for every method (default: the preset's)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")
     parser.add_argument("--n-jobs", "--jobs", type=int, help="parallel processes (default: all cores)")

@@ -42,6 +42,9 @@ class ReproductionConfig:
         Weight of the MMD loss.
     lambda_dann : float
         Weight of the domain-adversarial loss.
+    domain_batchnorm : bool
+        Train every method but the oracle with domain-specific BatchNorm statistics
+        (``domain_batchnorm=True``) and predict each test set with its own domain's statistics.
     mmd_bandwidth : str
         Base of the MMD kernels' bandwidths: the batch's mean squared distance (``mean``, the paper's)
         or its median (``median``), see [`MMDRegressor`][sklens.regression.MMDRegressor].
@@ -67,6 +70,7 @@ class ReproductionConfig:
     lambda_mmd: float = 1.4
     lambda_dann: float = 1.0
     mmd_bandwidth: str = "mean"
+    domain_batchnorm: bool = False
     batch_size: int = 32
     data_seed: int = 10
     ensemble: bool | None = None

@@ -48,7 +48,11 @@ def resolve_config(preset: str = "quick", **overrides) -> ReproductionConfig:
     """The preset's configuration with ``overrides`` applied, checked before any work starts."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    if isinstance(overrides.get("lr"), int | float):  # one rate for every method
+        overrides["lr"] = dict.fromkeys(METHOD_LABELS, float(overrides["lr"]))
     config = PRESETS[preset].with_overrides(**overrides)
+    if any(rate <= 0 for rate in config.lr.values()):
+        raise ValueError(f"learning rates must be positive; got {config.lr}.")
     unknown = [m for m in config.methods if m not in METHOD_LABELS]
     if unknown or not config.methods:
         raise ValueError(f"unknown methods {unknown}; choose among {list(METHOD_LABELS)}.")
@@ -103,6 +107,8 @@ def reproduce(
     methods: tuple[str, ...] | None = None,
     scaling: str | None = None,
     mmd_bandwidth: str | None = None,
+    domain_batchnorm: bool | None = None,
+    lr: float | None = None,
     device: str = "auto",
     n_jobs: int | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -134,6 +140,10 @@ def reproduce(
         Pixel scaling, ``'per-domain'``, ``'raw'`` or ``'asinh'``, instead of the preset's.
     mmd_bandwidth : str, optional
         MMD's bandwidth base, ``'mean'`` (the paper's) or ``'median'``, instead of the preset's.
+    domain_batchnorm : bool, optional
+        Domain-specific BatchNorm for every method but the oracle, instead of the preset's (none).
+    lr : float, optional
+        One learning rate for every method, instead of the preset's per-method rates.
     device : str
         ``'auto'``, ``'cpu'`` or ``'cuda'``.
     n_jobs : int, optional
@@ -176,6 +186,8 @@ def reproduce(
         methods=tuple(methods) if methods else None,
         scaling=scaling,
         mmd_bandwidth=mmd_bandwidth,
+        domain_batchnorm=domain_batchnorm,
+        lr=lr,
         ensemble=ensemble,
     )
     check_requirements()
@@ -269,6 +281,7 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
         random_state=seed,
         device=device,
         n_members=n_members,
+        domain_batchnorm=config.domain_batchnorm and method != "oracle",
     )
     if method == "dann":
         return DANNRegressor(lambda_da=config.lambda_dann, **common)
@@ -356,7 +369,7 @@ def _train_and_evaluate(method, seeds, config, data, runs_dir: Path, device: str
     else:
         model.fit(data.X_src, data.y_src, X_tgt=data.X_tgt)
     seconds = time.perf_counter() - start
-    members = {domain: (y, model.predict_members(X)) for domain, (X, y) in data.test.items()}
+    members = {domain: (y, _predict_members(model, X, domain)) for domain, (X, y) in data.test.items()}
     ensemble = len(seeds) > 1
     if ensemble:
         _save_model(_ensemble_dir(runs_dir, method, seeds), model)
@@ -375,6 +388,14 @@ def _train_and_evaluate(method, seeds, config, data, runs_dir: Path, device: str
         result["predictions"] = predictions
         results.append(result)
     return results
+
+
+def _predict_members(model, X: np.ndarray, domain: str) -> np.ndarray:
+    """Each member's predictions of a test set, with its own domain's BatchNorm statistics where
+    the model keeps them apart (``domain_batchnorm``)."""
+    if model.domain_batchnorm:
+        model.set_params(predict_domain=domain)
+    return model.predict_members(X)
 
 
 def binned_fractional_residual(y_true: np.ndarray, y_pred: np.ndarray, bins=RESIDUAL_BINS) -> list[dict]:

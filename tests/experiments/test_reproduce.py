@@ -110,6 +110,7 @@ def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):
         (["--jobs", "0"], "n_jobs must be a non-zero integer"),
         (["--mmd-bandwidth", "max"], "invalid choice: 'max'"),
         (["--scaling", "log"], "invalid choice: 'log'"),
+        (["--lr", "0"], "learning rates must be positive"),
     ],
 )
 def test_bad_arguments_give_a_clear_error(argv, message, tmp_path, capsys):
@@ -169,3 +170,17 @@ def test_median_bandwidth_and_asinh_scaling_reach_the_trained_model(tmp_path):
     with (tmp_path / "runs" / "mmd-seed0" / "model.pkl").open("rb") as stream:
         assert pickle.load(stream).bandwidth == "median"
     assert "MMD bandwidth `median`" in (tmp_path / "table1.md").read_text()
+
+
+def test_domain_batchnorm_and_one_learning_rate_reach_every_method_but_the_oracle(tmp_path):
+    result = reproduce(
+        out=tmp_path, methods=("mmd", "oracle"), domain_batchnorm=True, lr=3e-4, **tiny(seeds=1)
+    )
+    models = {}
+    for method in ("mmd", "oracle"):
+        with (tmp_path / "runs" / f"{method}-seed0" / "model.pkl").open("rb") as stream:
+            models[method] = pickle.load(stream)
+    assert models["mmd"].domain_batchnorm and not models["oracle"].domain_batchnorm
+    assert models["mmd"].lr == models["oracle"].lr == 3e-4
+    assert result.config.lr["mmd"] == 3e-4
+    assert "domain BatchNorm on" in (tmp_path / "table1.md").read_text()
