@@ -12,7 +12,15 @@ PAPER_TABLE1 = {
     "mmd": {"source": (0.98, 0.013), "target": (0.95, 0.018)},
 }
 
-METHOD_LABELS = {"none": "No DA", "dann": "DANN", "mmd": "MMD", "coral": "CORAL", "oracle": "Oracle"}
+METHOD_LABELS = {
+    "none": "No DA",
+    "dann": "DANN",
+    "mmd": "MMD",
+    "coral": "CORAL",
+    "rsd": "RSD",
+    "daregram": "DARE-GRAM",
+    "oracle": "Oracle",
+}
 SCALINGS = ("per-domain", "raw")
 
 
@@ -29,7 +37,8 @@ class ReproductionConfig:
     seeds : int
         Training seeds per method (network initialisation and batch order).
     methods : tuple of str
-        Among ``none``, ``dann``, ``mmd``, ``coral`` and ``oracle`` (trained on target labels).
+        Among ``none``, ``dann``, ``mmd``, ``coral``, ``rsd``, ``daregram`` and ``oracle`` (trained on
+        target labels).
     scaling : str
         ``per-domain``: each domain divided by the pixel standard deviation of its own training split
         (a statistic of unlabelled images); ``raw``: deeplenstronomy's counts, as the paper states.
@@ -56,7 +65,15 @@ class ReproductionConfig:
     methods: tuple[str, ...] = ("none", "dann", "mmd", "oracle")
     scaling: str = "per-domain"
     lr: dict = field(
-        default_factory=lambda: {"none": 1e-5, "dann": 6e-5, "mmd": 6e-5, "coral": 6e-5, "oracle": 1e-5}
+        default_factory=lambda: {
+            "none": 1e-5,
+            "dann": 6e-5,
+            "mmd": 6e-5,
+            "coral": 6e-5,
+            "rsd": 6e-5,
+            "daregram": 6e-5,
+            "oracle": 1e-5,
+        }
     )
     lambda_mmd: float = 1.4
     lambda_dann: float = 1.0
@@ -75,7 +92,15 @@ PRESETS = {
         n=4000,
         epochs=15,
         seeds=3,
-        lr={"none": 6e-5, "dann": 6e-5, "mmd": 6e-5, "coral": 6e-5, "oracle": 6e-5},
+        lr={
+            "none": 6e-5,
+            "dann": 6e-5,
+            "mmd": 6e-5,
+            "coral": 6e-5,
+            "rsd": 6e-5,
+            "daregram": 6e-5,
+            "oracle": 6e-5,
+        },
     ),
     # The paper's settings: 50,000 lenses per domain, 30 epochs, 10 seeds, its learning rates.
     "paper": ReproductionConfig(n=50_000, epochs=30, seeds=10),
