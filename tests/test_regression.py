@@ -2,12 +2,19 @@ import numpy as np
 import pytest
 import torch
 
-from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
+from sklens import (
+    CNNRegressor,
+    CORALRegressor,
+    DANNRegressor,
+    DAREGRAMRegressor,
+    MMDRegressor,
+    RSDRegressor,
+)
 from sklens.callbacks import reversal_coefficient
 from sklens.datasets import make_toy_lenses
 from sklens.nn.tap import tap_features
 
-ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor]
+ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor, RSDRegressor, DAREGRAMRegressor]
 FAST = dict(max_epochs=2, batch_size=16, lr=1e-3, random_state=0)
 
 

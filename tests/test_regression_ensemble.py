@@ -8,10 +8,18 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor, TargetData
+from sklens import (
+    CNNRegressor,
+    CORALRegressor,
+    DANNRegressor,
+    DAREGRAMRegressor,
+    MMDRegressor,
+    RSDRegressor,
+    TargetData,
+)
 from sklens.model_selection import DomainStratifiedKFold
 
-ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor]
+ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor, RSDRegressor, DAREGRAMRegressor]
 
 
 def images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
