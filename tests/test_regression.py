@@ -134,14 +134,15 @@ def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
 
 
 def test_adaptation_beats_no_adaptation_on_a_synthetic_shift():
-    """Toy lenses whose target domain is blurred and much noisier: with the same seeds, DANN and MMD
-    reach a clearly higher target R^2 than training on the source alone."""
+    """Toy lenses whose target domain is blurred and much noisier: with the same seeds, DANN, MMD and
+    RSD (with their default weights) reach a clearly higher target R^2 than training on the source
+    alone (RSD: -1.39 against -2.45, measured)."""
     src = make_toy_lenses(400, random_state=0)
     tgt = make_toy_lenses(400, domain="target", random_state=1)
     test = make_toy_lenses(300, domain="target", random_state=2)
     scores = {}
-    for cls in (CNNRegressor, DANNRegressor, MMDRegressor):
+    for cls in (CNNRegressor, DANNRegressor, MMDRegressor, RSDRegressor):
         model = cls(max_epochs=10, lr=1e-3, random_state=0).fit(src.images, src.target, X_tgt=tgt.images)
         scores[cls.__name__] = model.score(test.images, test.target)
-    assert scores["MMDRegressor"] > scores["CNNRegressor"] + 0.5, scores
-    assert scores["DANNRegressor"] > scores["CNNRegressor"] + 0.5, scores
+    for name in ("MMDRegressor", "DANNRegressor", "RSDRegressor"):
+        assert scores[name] > scores["CNNRegressor"] + 0.5, scores

@@ -147,3 +147,18 @@ def test_the_command_line_chooses_ensembles_or_separate_runs():
     assert parser.parse_args(["reproduce", "--separate-runs"]).ensemble is False
     with pytest.raises(SystemExit):
         parser.parse_args(["reproduce", "--ensemble", "--separate-runs"])
+
+
+def test_every_method_has_learning_rates_an_image_rate_and_an_estimator():
+    from sklens import DAREGRAMRegressor, RSDRegressor
+    from sklens.experiments.paper_config import METHOD_LABELS, PRESETS
+    from sklens.experiments.reproduce import CPU_IMAGES_PER_SECOND, make_estimator, resolve_config
+
+    for config in PRESETS.values():
+        assert set(config.lr) == set(METHOD_LABELS)
+    for rates in CPU_IMAGES_PER_SECOND.values():
+        assert set(rates) == set(METHOD_LABELS)
+    config = resolve_config(methods=("rsd", "daregram"))
+    for method, cls in (("rsd", RSDRegressor), ("daregram", DAREGRAMRegressor)):
+        model = make_estimator(method, config, seed=0, device="cpu")
+        assert type(model) is cls and model.lr == 6e-5 and model.batch_size == config.batch_size
