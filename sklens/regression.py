@@ -247,7 +247,8 @@ class RSDRegressor(DomainAdaptiveRegressor):
     features' scale, which a regressor depends on, is left alone
     ([`sklens.nn.losses.RSDLoss`][sklens.nn.losses.RSDLoss]). The subspaces only differ when a batch
     has fewer rows than the features have columns, so ``batch_size`` must be below the feature width
-    (800 for the paper's CNN on 40 x 40 images); ``fit`` says so before training otherwise.
+    (800 for the paper's CNN on 40 x 40 images; -1, all rows, is refused too); ``fit`` says so before
+    training otherwise.
 
     Parameters
     ----------
