@@ -14,8 +14,10 @@ _LAZY = {
     "CNNRegressor": "sklens.regression",
     "CORALRegressor": "sklens.regression",
     "DANNRegressor": "sklens.regression",
+    "DAREGRAMRegressor": "sklens.regression",
     "LensClassifier": "sklens.classification",
     "MMDRegressor": "sklens.regression",
+    "RSDRegressor": "sklens.regression",
     "RotInvariantLensClassifier": "sklens.classification",
     "TargetData": "sklens.domains",
 }

@@ -1,8 +1,8 @@
 """Domain-adaptive regressors: scikit-learn estimators built on skorch.
 
-``CNNRegressor`` trains on labelled source rows only; ``DANNRegressor``, ``MMDRegressor`` and
-``CORALRegressor`` add an adaptation loss between the features of a source batch and a target batch at
-every step. All four are thin subclasses of
+``CNNRegressor`` trains on labelled source rows only; ``DANNRegressor``, ``MMDRegressor``,
+``CORALRegressor``, ``RSDRegressor`` and ``DAREGRAMRegressor`` add an adaptation loss between the
+features of a source batch and a target batch at every step. All are thin subclasses of
 [`DomainAdaptiveRegressor`][sklens.base.DomainAdaptiveRegressor], which owns the training loop; a
 method is its loss.
 """
@@ -17,10 +17,24 @@ from torch import nn
 
 from sklens.base import DomainAdaptiveRegressor
 from sklens.callbacks import LossWeightSchedule, ReversalSchedule
-from sklens.nn.losses import BANDWIDTHS, CORALLoss, DomainAdversarialLoss, MMDLoss
+from sklens.nn.losses import (
+    BANDWIDTHS,
+    CORALLoss,
+    DAREGRAMLoss,
+    DomainAdversarialLoss,
+    MMDLoss,
+    RSDLoss,
+)
 from sklens.nn.networks import DomainClassifier
 
-__all__ = ["CNNRegressor", "DANNRegressor", "MMDRegressor", "CORALRegressor"]
+__all__ = [
+    "CNNRegressor",
+    "DANNRegressor",
+    "MMDRegressor",
+    "CORALRegressor",
+    "RSDRegressor",
+    "DAREGRAMRegressor",
+]
 
 
 class CNNRegressor(DomainAdaptiveRegressor):
@@ -277,3 +291,133 @@ class CORALRegressor(DomainAdaptiveRegressor):
 
     def make_adaptation_loss(self, n_features: int) -> nn.Module:
         return CORALLoss()
+
+
+class RSDRegressor(DomainAdaptiveRegressor):
+    """Regression with Representation Subspace Distance (Chen et al. 2021).
+
+    Aligns the subspaces spanned by the source and the target features of a batch (their principal
+    angles) and the ordering of their orthonormal bases, rather than the feature distributions, so the
+    features' scale, which a regressor depends on, is left alone
+    ([`sklens.nn.losses.RSDLoss`][sklens.nn.losses.RSDLoss]). The subspaces only differ when a batch
+    has fewer rows than the features have columns, so ``batch_size`` must be below the feature width
+    (800 for the paper's CNN on 40 x 40 images; -1, all rows, is refused too); ``fit`` says so before
+    training otherwise.
+
+    Parameters
+    ----------
+    lambda_da : float
+        Weight of the RSD term (0.001, the reference code's).
+    tradeoff_angle : float
+        Weight of the sum of sines of the principal angles inside the term (1).
+    tradeoff_bmp : float
+        Weight of the base mismatch penalty inside the term (0.1, the reference code's).
+    lr : float or 'auto'
+        ``'auto'``: 6e-5 for images, as for the other adaptation methods, 3e-3 for (n_samples,
+        n_features) input.
+    **kwargs
+        Every parameter of [`CNNRegressor`][sklens.regression.CNNRegressor].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklens import RSDRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X, X_tgt = rng.normal(size=(2, 64, 1, 16, 16)).astype("float32")
+    >>> y = X.mean(axis=(1, 2, 3))
+    >>> model = RSDRegressor(max_epochs=1, random_state=0).fit(X, y, X_tgt=X_tgt)
+    >>> bool(model.history[-1, "adaptation_loss"] > 0)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **DomainAdaptiveRegressor._parameter_constraints,
+        "tradeoff_angle": [Interval(Real, 0, None, closed="left")],
+        "tradeoff_bmp": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        lambda_da: float = 0.001,
+        tradeoff_angle: float = 1.0,
+        tradeoff_bmp: float = 0.1,
+        lr: float | str = "auto",
+        **kwargs,
+    ) -> None:
+        super().__init__(module, lr=lr, lambda_da=lambda_da, **kwargs)
+        self.tradeoff_angle = tradeoff_angle
+        self.tradeoff_bmp = tradeoff_bmp
+
+    def make_adaptation_loss(self, n_features: int) -> nn.Module:
+        if self.batch_size == -1 or self.batch_size >= n_features:
+            raise ValueError(
+                f"RSDRegressor compares the subspaces spanned by a batch's features, so batch_size must "
+                f"be below the feature width ({n_features}); got batch_size={self.batch_size}."
+            )
+        return RSDLoss(self.tradeoff_angle, self.tradeoff_bmp)
+
+
+class DAREGRAMRegressor(DomainAdaptiveRegressor):
+    """Regression with DARE-GRAM (Nejjar et al. 2023): align the inverse Gram matrices of the features.
+
+    A linear head's least-squares solution depends on the features through the inverse of their Gram
+    matrix; DARE-GRAM aligns the angles between its columns and the scale of its leading eigenvalues
+    across domains ([`sklens.nn.losses.DAREGRAMLoss`][sklens.nn.losses.DAREGRAMLoss]).
+
+    Parameters
+    ----------
+    lambda_da : float
+        Weight of the DARE-GRAM term (1; its own weights are ``tradeoff_angle`` and
+        ``tradeoff_scale``).
+    tradeoff_angle : float
+        Weight of the angle term (0.05, the authors' default).
+    tradeoff_scale : float
+        Weight of the scale term (0.001, the authors' default).
+    threshold : float
+        Fraction of the Gram matrix's eigenvalue sum the kept principal components explain, in (0, 1]
+        (0.9, the authors' default).
+    lr : float or 'auto'
+        ``'auto'``: 6e-5 for images, as for the other adaptation methods, 3e-3 for (n_samples,
+        n_features) input.
+    **kwargs
+        Every parameter of [`CNNRegressor`][sklens.regression.CNNRegressor].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklens import DAREGRAMRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X, X_tgt = rng.normal(size=(2, 64, 1, 16, 16)).astype("float32")
+    >>> y = X.mean(axis=(1, 2, 3))
+    >>> model = DAREGRAMRegressor(max_epochs=1, random_state=0).fit(X, y, X_tgt=X_tgt)
+    >>> bool(model.history[-1, "adaptation_loss"] > 0)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **DomainAdaptiveRegressor._parameter_constraints,
+        "tradeoff_angle": [Interval(Real, 0, None, closed="left")],
+        "tradeoff_scale": [Interval(Real, 0, None, closed="left")],
+        "threshold": [Interval(Real, 0, 1, closed="right")],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        lambda_da: float = 1.0,
+        tradeoff_angle: float = 0.05,
+        tradeoff_scale: float = 0.001,
+        threshold: float = 0.9,
+        lr: float | str = "auto",
+        **kwargs,
+    ) -> None:
+        super().__init__(module, lr=lr, lambda_da=lambda_da, **kwargs)
+        self.tradeoff_angle = tradeoff_angle
+        self.tradeoff_scale = tradeoff_scale
+        self.threshold = threshold
+
+    def make_adaptation_loss(self, n_features: int) -> nn.Module:
+        return DAREGRAMLoss(self.tradeoff_angle, self.tradeoff_scale, self.threshold)

@@ -12,9 +12,11 @@ from sklens import (
     CNNRegressor,
     CORALRegressor,
     DANNRegressor,
+    DAREGRAMRegressor,
     LensClassifier,
     MMDRegressor,
     RotInvariantLensClassifier,
+    RSDRegressor,
 )
 from sklens._skorch import _cuda_indices
 from sklens.exceptions import NonFiniteLossError, NoTargetDataWarning
@@ -25,8 +27,11 @@ ADAPTIVE = [
     CORALRegressor,
     lambda **kw: MMDRegressor(mmd_estimator="unbiased", **kw),
     lambda **kw: MMDRegressor(bandwidth="median", **kw),
+    # Batches below the 32 features of 12 x 12 images; 32 + 1 rows still end in a batch of one.
+    lambda **kw: RSDRegressor(**{**kw, "batch_size": 16}),
+    DAREGRAMRegressor,
 ]
-ADAPTIVE_IDS = ["DANN", "MMD", "CORAL", "MMD-unbiased", "MMD-median"]
+ADAPTIVE_IDS = ["DANN", "MMD", "CORAL", "MMD-unbiased", "MMD-median", "RSD", "DARE-GRAM"]
 
 
 def images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
@@ -135,6 +140,12 @@ BAD_PARAMETERS = [
     (CORALRegressor, "random_state", "seed"),
     (CORALRegressor, "domain_batchnorm", "yes"),
     (MMDRegressor, "predict_domain", "test"),
+    (RSDRegressor, "tradeoff_angle", -1.0),
+    (RSDRegressor, "tradeoff_bmp", "x"),
+    (DAREGRAMRegressor, "tradeoff_angle", -0.1),
+    (DAREGRAMRegressor, "tradeoff_scale", -1.0),
+    (DAREGRAMRegressor, "threshold", 0.0),
+    (DAREGRAMRegressor, "threshold", 1.5),
 ]
 
 
@@ -154,6 +165,8 @@ ESTIMATORS_ON_META = {
     "DANNRegressor": lambda: DANNRegressor(max_epochs=1, device="meta"),
     "MMDRegressor": lambda: MMDRegressor(max_epochs=1, device="meta"),
     "CORALRegressor": lambda: CORALRegressor(max_epochs=1, device="meta"),
+    "RSDRegressor": lambda: RSDRegressor(max_epochs=1, batch_size=16, device="meta"),
+    "DAREGRAMRegressor": lambda: DAREGRAMRegressor(max_epochs=1, device="meta"),
     "DANNRegressor-ensemble": lambda: DANNRegressor(max_epochs=1, device="meta", n_members=2),
     "MMDRegressor-domain-batchnorm": lambda: MMDRegressor(max_epochs=1, device="meta", domain_batchnorm=True),
     "CNNRegressor-ensemble-domain-batchnorm": lambda: CNNRegressor(
@@ -222,3 +235,15 @@ def test_float32_inputs_reach_training_without_a_copy(tmp_path):
         warnings.simplefilter("error")  # torch's warning about read-only memory included
         model = MMDRegressor(max_epochs=1, random_state=0).fit(X, X.mean(axis=(1, 2, 3)), X_tgt=mapped)
     assert model.n_target_rows_ == 24
+
+
+@pytest.mark.parametrize("batch_size", [32, -1])
+def test_rsd_refuses_batches_as_wide_as_the_features_before_training(batch_size):
+    """12 x 12 images give 32 features: 32 rows span the whole feature space, where RSD is zero."""
+    model = RSDRegressor(batch_size=batch_size, max_epochs=1)
+    X = images(40)
+    with pytest.raises(
+        ValueError, match=rf"batch_size must be below the feature width \(32\); got batch_size={batch_size}"
+    ):
+        model.fit(X, X.mean(axis=(1, 2, 3)), X_tgt=images(40, seed=1))
+    assert not model.initialized_

@@ -28,6 +28,8 @@ ESTIMATORS = [
     "sklens.regression.MMDRegressor",
     "sklens.regression.DANNRegressor",
     "sklens.regression.CORALRegressor",
+    "sklens.regression.RSDRegressor",
+    "sklens.regression.DAREGRAMRegressor",
     "sklens.classification.LensClassifier",
     "sklens.classification.RotInvariantLensClassifier",
 ]

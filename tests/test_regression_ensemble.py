@@ -8,10 +8,18 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor, TargetData
+from sklens import (
+    CNNRegressor,
+    CORALRegressor,
+    DANNRegressor,
+    DAREGRAMRegressor,
+    MMDRegressor,
+    RSDRegressor,
+    TargetData,
+)
 from sklens.model_selection import DomainStratifiedKFold
 
-ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor]
+ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor, RSDRegressor, DAREGRAMRegressor]
 
 
 def images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
@@ -37,18 +45,22 @@ def test_each_member_equals_a_separate_fit_with_its_seed(cls, epochs, toy):
     rows = 16 if epochs == 1 else 40
     common = dict(max_epochs=epochs, batch_size=16, lr=1e-3)
     ensemble = cls(n_members=3, random_state=5, **common).fit(X[:rows], y[:rows], X_tgt=X_tgt)
+    # RSD's gradient passes through singular vectors, which amplify the rounding differences between a
+    # grouped and a plain convolution (by 1 / (s_i^2 - s_j^2)), and Adam turns a weight's rounding-level
+    # gradient into a step of up to lr (1e-3): measured 1.4e-5 after one step, 5e-4 after six.
+    tol = 1e-5 if cls is not RSDRegressor else 1e-4 if epochs == 1 else 2e-3
     for k in range(3):
         alone = cls(random_state=5 + k, **common).fit(X[:rows], y[:rows], X_tgt=X_tgt)
         member = parameters(ensemble.module_.member_state_dict(k))
         expected = parameters(alone.module_.state_dict())
         assert member.keys() == expected.keys()
         for name, value in expected.items():
-            torch.testing.assert_close(member[name], value, atol=1e-5, rtol=1e-5, msg=f"member {k}: {name}")
+            torch.testing.assert_close(member[name], value, atol=tol, rtol=tol, msg=f"member {k}: {name}")
         if cls is DANNRegressor:  # its own domain classifier too
             mine = ensemble.adaptation_loss_.losses[k].state_dict()
             for name, value in alone.adaptation_loss_.state_dict().items():
                 torch.testing.assert_close(mine[name], value, atol=1e-5, rtol=1e-5)
-        np.testing.assert_allclose(ensemble.predict_members(X)[k], alone.predict(X), atol=1e-4)
+        np.testing.assert_allclose(ensemble.predict_members(X)[k], alone.predict(X), atol=max(tol, 1e-4))
 
 
 def test_one_member_is_the_plain_estimator(toy):

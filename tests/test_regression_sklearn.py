@@ -11,7 +11,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor, TargetData
+from sklens import (
+    CNNRegressor,
+    CORALRegressor,
+    DANNRegressor,
+    DAREGRAMRegressor,
+    MMDRegressor,
+    RSDRegressor,
+    TargetData,
+)
 
 FAST = dict(max_epochs=2, batch_size=16, lr=1e-3, random_state=0)
 
@@ -34,7 +42,9 @@ def test_clone_keeps_parameters_and_drops_fitted_state(toy):
     assert not hasattr(twin, "module_")
 
 
-@pytest.mark.parametrize("cls", [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor])
+@pytest.mark.parametrize(
+    "cls", [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor, RSDRegressor, DAREGRAMRegressor]
+)
 def test_pickle_round_trip_gives_identical_predictions(cls, toy):
     X, y, X_tgt = toy
     model = cls(**FAST).fit(X, y, X_tgt=X_tgt)
@@ -231,7 +241,7 @@ def expected_failed_checks(estimator) -> dict[str, str]:
 # Default-constructed, as a peer's test suite would check them: the defaults must fit tabular data.
 @pytest.mark.filterwarnings("ignore::sklens.exceptions.NoTargetDataWarning")
 @parametrize_with_checks(
-    [CNNRegressor(), DANNRegressor(), MMDRegressor(), CORALRegressor()],
+    [CNNRegressor(), DANNRegressor(), MMDRegressor(), CORALRegressor(), RSDRegressor(), DAREGRAMRegressor()],
     expected_failed_checks=expected_failed_checks,
 )
 def test_scikit_learn_estimator_checks(estimator, check):

@@ -184,3 +184,19 @@ def test_domain_batchnorm_and_one_learning_rate_reach_every_method_but_the_oracl
     assert models["mmd"].lr == models["oracle"].lr == 3e-4
     assert result.config.lr["mmd"] == 3e-4
     assert "domain BatchNorm on" in (tmp_path / "table1.md").read_text()
+
+
+def test_every_method_has_learning_rates_an_image_rate_and_an_estimator():
+    from sklens import DAREGRAMRegressor, RSDRegressor
+    from sklens.experiments.paper_config import METHOD_LABELS, PRESETS
+    from sklens.experiments.reproduce import CPU_IMAGES_PER_SECOND, make_estimator, resolve_config
+
+    for config in PRESETS.values():
+        assert set(config.lr) == set(METHOD_LABELS)
+    for rates in CPU_IMAGES_PER_SECOND.values():
+        assert set(rates) == set(METHOD_LABELS)
+    config = resolve_config(methods=("rsd", "daregram"))
+    for method, cls in (("rsd", RSDRegressor), ("daregram", DAREGRAMRegressor)):
+        model = make_estimator(method, config, seed=0, device="cpu")
+        assert type(model) is cls and model.lr == 6e-5 and model.batch_size == config.batch_size
+    assert make_estimator("rsd", config, seed=0, device="cpu").lambda_da == config.lambda_rsd == 0.1

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from scipy.linalg import subspace_angles
 
-from sklens.nn.losses import CORALLoss, DomainAdversarialLoss, MMDLoss
+from sklens.nn.losses import CORALLoss, DAREGRAMLoss, DomainAdversarialLoss, MMDLoss, RSDLoss
 from sklens.nn.networks import DomainClassifier
 
 
@@ -101,3 +102,80 @@ def test_coral_is_zero_for_equal_covariances_and_positive_otherwise():
     x = torch.randn(50, 4)
     assert float(CORALLoss()(x, x + 3.0)) == pytest.approx(0.0, abs=1e-7)
     assert float(CORALLoss()(x, 2 * x)) > 0
+
+
+def numpy_rsd(xs: np.ndarray, xt: np.ndarray, tradeoff_angle=1.0, tradeoff_bmp=0.1) -> float:
+    """Principal angles from scipy's subspace_angles; the base mismatch from numpy's SVDs."""
+    sines = np.sin(subspace_angles(xs.T, xt.T))
+    us, ut = (np.linalg.svd(x.T, full_matrices=False)[0] for x in (xs, xt))
+    ps, _, pt_h = np.linalg.svd(us.T @ ut)
+    return tradeoff_angle * sines.sum() + tradeoff_bmp * np.linalg.norm(np.abs(ps) - np.abs(pt_h.T))
+
+
+def numpy_daregram(xs: np.ndarray, xt: np.ndarray, tradeoff_angle=0.05, tradeoff_scale=0.001, threshold=0.9):
+    """The paper's definition on the (d + 1, d + 1) Gram matrices, from numpy's eigendecomposition."""
+    decompositions = []
+    for x in (xs, xt):
+        a = np.hstack([np.ones((len(x), 1)), x])
+        eigenvalues, eigenvectors = np.linalg.eigh(a.T @ a)
+        decompositions.append((eigenvalues[::-1], eigenvectors[:, ::-1]))
+    k = max(int(np.searchsorted(np.cumsum(lam) / lam.sum(), threshold)) + 1 for lam, _ in decompositions)
+    (lam_s, v_s), (lam_t, v_t) = decompositions
+    inv_s, inv_t = (v[:, :k] @ np.diag(1 / lam[:k]) @ v[:, :k].T for lam, v in decompositions)
+    cosines = (inv_s * inv_t).sum(0) / (np.linalg.norm(inv_s, axis=0) * np.linalg.norm(inv_t, axis=0))
+    scale = np.linalg.norm(lam_s[:k] - lam_t[:k]) / k
+    return tradeoff_angle * np.mean(1 - cosines) + tradeoff_scale * scale
+
+
+def test_rsd_matches_direct_numpy_computation():
+    rng = np.random.default_rng(3)
+    xs, xt = rng.normal(size=(6, 10)), rng.normal(0.3, 2.0, size=(6, 10))
+    got = float(RSDLoss(tradeoff_angle=0.7, tradeoff_bmp=0.5)(torch.tensor(xs), torch.tensor(xt)))
+    assert got == pytest.approx(numpy_rsd(xs, xt, 0.7, 0.5), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "shape, threshold",
+    # threshold 1 keeps every component: only defined where the Gram matrix has full rank (n > d)
+    [((12, 5), 0.5), ((12, 5), 0.9), ((12, 5), 1.0), ((6, 10), 0.5), ((6, 10), 0.9)],
+)
+def test_daregram_matches_direct_numpy_computation(shape, threshold):
+    rng = np.random.default_rng(4)
+    xs, xt = rng.normal(size=shape), rng.normal(0.3, 2.0, size=shape)
+    loss = DAREGRAMLoss(tradeoff_angle=0.3, tradeoff_scale=0.01, threshold=threshold)
+    got = float(loss(torch.tensor(xs), torch.tensor(xt)))
+    assert got == pytest.approx(numpy_daregram(xs, xt, 0.3, 0.01, threshold), rel=1e-6)
+
+
+def test_rsd_ignores_the_scale_of_the_features():
+    xs, xt = torch.randn(8, 20, dtype=torch.float64), torch.randn(8, 20, dtype=torch.float64)
+    assert float(RSDLoss()(3.0 * xs, 0.5 * xt)) == pytest.approx(float(RSDLoss()(xs, xt)), rel=1e-9)
+
+
+@pytest.mark.parametrize("loss", [RSDLoss(tradeoff_bmp=0.0), DAREGRAMLoss()], ids=["rsd", "daregram"])
+def test_subspace_losses_are_zero_for_identical_batches(loss):
+    x = torch.randn(16, 40, dtype=torch.float64)  # in float32, rounding leaves sines of ~1e-3
+    assert abs(float(loss(x, x))) < 1e-6
+
+
+@pytest.mark.parametrize("loss", [RSDLoss(), DAREGRAMLoss()], ids=["rsd", "daregram"])
+@pytest.mark.parametrize("n_rows", [2, 16])
+def test_subspace_losses_have_finite_gradients_down_to_min_rows(loss, n_rows):
+    assert loss.min_rows == 2
+    g = torch.Generator().manual_seed(5)
+    xs = torch.randn(n_rows, 40, generator=g).requires_grad_()
+    xt = (2 * torch.randn(n_rows, 40, generator=g) + 1).requires_grad_()
+    value = loss(xs, xt)
+    value.backward()
+    assert torch.isfinite(value) and float(value) > 0
+    assert torch.isfinite(xs.grad).all() and torch.isfinite(xt.grad).all() and xs.grad.abs().sum() > 0
+
+
+def test_daregram_gradient_stays_finite_with_dead_units():
+    """ReLU features with dead units: repeated zero singular values, where an SVD's gradient is not."""
+    g = torch.Generator().manual_seed(6)
+    xs, xt = (torch.relu(torch.randn(32, 64, generator=g)) for _ in range(2))
+    xs[:, 24:], xt[:, 24:] = 0, 0
+    xs.requires_grad_()
+    DAREGRAMLoss()(xs, xt).backward()
+    assert torch.isfinite(xs.grad).all() and xs.grad.abs().sum() > 0
