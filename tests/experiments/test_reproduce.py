@@ -2,12 +2,14 @@
 
 import json
 import pickle
+import warnings
 
 import matplotlib.image
 import numpy as np
 import pytest
 
 from sklens.cli import main
+from sklens.exceptions import NoTargetDataWarning
 from sklens.experiments.report import draw_figure2
 from sklens.experiments.reproduce import _save_run, reproduce, scale_pixels
 
@@ -173,14 +175,17 @@ def test_median_bandwidth_and_asinh_scaling_reach_the_trained_model(tmp_path):
 
 
 def test_domain_batchnorm_and_one_learning_rate_reach_every_method_but_the_oracle(tmp_path):
-    result = reproduce(
-        out=tmp_path, methods=("mmd", "oracle"), domain_batchnorm=True, lr=3e-4, **tiny(seeds=1)
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoTargetDataWarning)  # no adaptation gets the target rows (AdaBN)
+        result = reproduce(
+            out=tmp_path, methods=("none", "mmd", "oracle"), domain_batchnorm=True, lr=3e-4, **tiny(seeds=1)
+        )
     models = {}
-    for method in ("mmd", "oracle"):
+    for method in ("none", "mmd", "oracle"):
         with (tmp_path / "runs" / f"{method}-seed0" / "model.pkl").open("rb") as stream:
             models[method] = pickle.load(stream)
     assert models["mmd"].domain_batchnorm and not models["oracle"].domain_batchnorm
+    assert models["none"].domain_batchnorm and models["none"].n_target_rows_ > 0
     assert models["mmd"].lr == models["oracle"].lr == 3e-4
     assert result.config.lr["mmd"] == 3e-4
     assert "domain BatchNorm on" in (tmp_path / "table1.md").read_text()
