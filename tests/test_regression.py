@@ -185,22 +185,30 @@ def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
 
 
 def test_adaptation_beats_no_adaptation_on_a_synthetic_shift():
-    """Toy lenses whose target domain is blurred and much noisier: with the same seeds, DANN, MMD and
-    RSD reach a clearly higher target R^2 than training on the source alone, and so does the source model
-    with target BatchNorm statistics (AdaBN: CNNRegressor with domain_batchnorm).
+    """Toy lenses whose target domain is blurred and much noisier: with the same seeds, MMD and DANN with
+    domain-specific BatchNorm reach a clearly higher target R^2 than training on the source alone, and
+    AdaBN (CNNRegressor with domain_batchnorm) and RSD a higher one.
 
-    RSD with ``lambda_da=0.1``: its default 0.001 (the reference code's) beat no adaptation with seed
-    0 (-1.39 against -2.45) but not with seed 1 (-3.89 against -1.52), 0.1 did with both (-0.05 and
-    -0.84). DARE-GRAM is not here: no setting tried beat no adaptation with both seeds (defaults:
-    -2.80 with seed 0)."""
+    Each claim held for every seed measured (target R^2 with seeds 0, 1, 2; no DA -2.45, -1.52, -0.77):
+    MMD 0.80, 0.78, 0.74; DANN with domain_batchnorm='affine' 0.80, 0.36, 0.48; AdaBN 0.70, -0.37,
+    -0.50; RSD with ``lambda_da=0.1`` -0.05, -0.84 (seeds 0, 1; its default 0.001 lost with seed 1).
+    Plain DANN is not claimed: it won with seed 0 only (-0.77, -2.65, -3.94). DARE-GRAM is not here: no
+    setting tried beat no adaptation with both seeds (defaults: -2.80 with seed 0)."""
     src = make_toy_lenses(400, random_state=0)
     tgt = make_toy_lenses(400, domain="target", random_state=1)
     test = make_toy_lenses(300, domain="target", random_state=2)
+    makers = {
+        "none": CNNRegressor,
+        "MMD": MMDRegressor,
+        "DANN+DSBN": partial(DANNRegressor, domain_batchnorm="affine"),
+        "AdaBN": partial(CNNRegressor, domain_batchnorm=True),
+        "RSD": partial(RSDRegressor, lambda_da=0.1),
+    }
     scores = {}
-    for make in (CNNRegressor, DANNRegressor, MMDRegressor, partial(RSDRegressor, lambda_da=0.1)):
+    for name, make in makers.items():
         model = make(max_epochs=10, lr=1e-3, random_state=0).fit(src.images, src.target, X_tgt=tgt.images)
-        scores[type(model).__name__] = model.score(test.images, test.target)
-    adabn = CNNRegressor(max_epochs=10, lr=1e-3, random_state=0, domain_batchnorm=True)
-    scores["AdaBN"] = adabn.fit(src.images, src.target, X_tgt=tgt.images).score(test.images, test.target)
-    for name in ("AdaBN", "MMDRegressor", "DANNRegressor", "RSDRegressor"):
-        assert scores[name] > scores["CNNRegressor"] + 0.5, scores
+        scores[name] = model.score(test.images, test.target)
+    for name in ("MMD", "DANN+DSBN"):
+        assert scores[name] > scores["none"] + 0.5, scores
+    for name in ("AdaBN", "RSD"):
+        assert scores[name] > scores["none"], scores
