@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from skorch.callbacks import Callback
 
 from sklens.exceptions import NonFiniteLossError
@@ -89,17 +90,39 @@ class LossWeightSchedule(_DANNSchedule):
 
 
 class FiniteLossCheck(Callback):
-    """Stop a fit at the first training batch whose loss terms are not all finite.
+    """Stop a fit at the first training batch whose loss terms or gradients are not all finite.
 
-    After every training batch, each history entry of that batch whose name ends in ``loss``
-    (``train_loss`` and the terms such as ``task_loss`` and ``adaptation_loss``) is checked; a NaN or
-    infinite value raises [`NonFiniteLossError`][sklens.exceptions.NonFiniteLossError] naming the epoch
-    (from 1), the batch (from 1) and every non-finite term, instead of training on with a broken model.
+    After every training step's backward pass, each history entry of that batch whose name ends in
+    ``loss`` (the terms such as ``task_loss`` and ``adaptation_loss``, then ``train_loss``) is checked,
+    and then every learnable parameter's gradient, before the optimiser applies it: a NaN or infinite
+    value raises [`NonFiniteLossError`][sklens.exceptions.NonFiniteLossError] naming the epoch (from 1),
+    the batch (from 1) and every non-finite term or parameter, instead of training on with a broken
+    model. A finite loss can have a non-finite gradient (an SVD with repeated singular values, say);
+    left alone, it turns every weight into NaN and the next step fails somewhere unrelated, or the
+    model silently predicts NaN.
     """
 
-    def on_batch_end(self, net, batch=None, training: bool = False, **kwargs) -> None:
+    def on_grad_computed(self, net, named_parameters, batch=None, training: bool = False, **kwargs) -> None:
         if not training:
             return
+        self._check_recorded_terms(net)  # a non-finite loss is the cause; say so first
+        parameters = [(name, p.grad) for name, p in named_parameters if p.grad is not None]
+        if not parameters or torch.stack([torch.isfinite(g).all() for _, g in parameters]).all():
+            return  # one read on the host per step
+        names = [name for name, g in parameters if not torch.isfinite(g).all()]
+        raise NonFiniteLossError(
+            f"{_where(net)}: non-finite gradient of {', '.join(names[:5])}"
+            f"{f' and {len(names) - 5} more' if len(names) > 5 else ''} with finite loss terms; training "
+            "stopped before the optimiser applied it. A smaller lr or lambda_da, or a larger batch_size, "
+            "usually helps."
+        )
+
+    def on_batch_end(self, net, batch=None, training: bool = False, **kwargs) -> None:
+        if training:
+            self._check_recorded_terms(net)
+
+    @staticmethod
+    def _check_recorded_terms(net) -> None:
         record = net.history[-1, "batches", -1]
         bad = {
             key: value for key, value in record.items() if key.endswith("loss") and not math.isfinite(value)
@@ -107,11 +130,15 @@ class FiniteLossCheck(Callback):
         if bad:
             terms = ", ".join(f"{key}={value}" for key, value in bad.items())
             raise NonFiniteLossError(
-                f"{type(net).__name__}: non-finite loss at epoch {len(net.history)}, batch "
-                f"{len(net.history[-1, 'batches'])} ({terms}); training stopped. A smaller lr, inputs "
+                f"{_where(net)}: non-finite loss ({terms}); training stopped. A smaller lr, inputs "
                 "scaled to a moderate range (sklens.preprocessing.ImageNormalizer) or a larger batch_size "
                 "usually help."
             )
+
+
+def _where(net) -> str:
+    """``"CNNRegressor at epoch 3, batch 7"`` for the batch being trained."""
+    return f"{type(net).__name__} at epoch {len(net.history)}, batch {len(net.history[-1, 'batches'])}"
 
 
 def reversal_layers(module) -> list[GradientReversal]:

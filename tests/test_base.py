@@ -65,8 +65,33 @@ def test_the_issues_coral_case_of_33_rows_and_batches_of_32_trains_finite():
 def test_a_non_finite_loss_stops_the_fit_naming_epoch_batch_and_term(cls):
     X = images(48)
     y = np.full(48, 1e25)  # its square overflows float32: the task loss is infinite at once
-    with pytest.raises(NonFiniteLossError, match=r"epoch 1, batch 1 \(task_loss=inf"):
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 1, batch 1: non-finite loss \(task_loss=inf"):
         cls(max_epochs=2, batch_size=16, random_state=0).fit(X, y, X_tgt=images(16, seed=1))
+
+
+class _FiniteLossNaNGradient(torch.nn.Module):
+    """0 in value, NaN in gradient (sqrt at 0 times a zero derivative), as an SVD with repeated singular
+    values can be."""
+
+    min_rows = 1
+
+    def forward(self, features_src, features_tgt):
+        return (features_src - features_src).sqrt().sum()
+
+
+class _NaNGradientRegressor(MMDRegressor):
+    def make_adaptation_loss(self, n_features):
+        return _FiniteLossNaNGradient()
+
+
+def test_a_non_finite_gradient_with_a_finite_loss_stops_the_fit_before_the_weights_are_spoilt():
+    X = images(48)
+    model = _NaNGradientRegressor(max_epochs=2, batch_size=16, random_state=0)
+    with pytest.raises(
+        NonFiniteLossError, match=r"at epoch 1, batch 1: non-finite gradient of features\.0\.0\.weight"
+    ):
+        model.fit(X, X.mean(axis=(1, 2, 3)), X_tgt=images(16, seed=1))
+    assert all(torch.isfinite(p).all() for p in model.module_.parameters())
 
 
 @pytest.mark.parametrize("cls", [DANNRegressor, MMDRegressor, CORALRegressor])
