@@ -112,6 +112,8 @@ class FiniteLossCheck(Callback):
         if not parameters or torch.isfinite(torch.stack([g.sum() for _, g in parameters]).sum()):
             return
         names = [name for name, g in parameters if not torch.isfinite(g).all()]
+        if not names:  # finite gradients whose sum overflowed
+            return
         raise NonFiniteLossError(
             f"{_where(net)}: non-finite gradient of {', '.join(names[:5])}"
             f"{f' and {len(names) - 5} more' if len(names) > 5 else ''} with finite loss terms; training "
