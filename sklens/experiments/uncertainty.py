@@ -22,12 +22,12 @@ from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
 from sklens._atomic import atomic_write
+from sklens._optional import check_extras
 from sklens._validation import resolve_device
 from sklens.experiments.paper_config import METHOD_LABELS
 from sklens.experiments.reproduce import (
     _prepare_output,
     _save_model,
-    check_requirements,
     domain_scales,
     scale_pixels,
 )
@@ -138,7 +138,8 @@ def measure_uncertainty(
     ['dann-flow', 'dann-gaussian', 'mmd-flow', 'mmd-gaussian', 'none-flow', 'none-gaussian']
     """
     config = resolve_uncertainty_config(**overrides)
-    check_requirements()
+    extras = ("sim", "plot", "flow") if "flow" in config.heads else ("sim", "plot")
+    check_extras(*extras, user="sklens uncertainty")
     out = _prepare_output(out)
     data = _load_parameters(config, Path(cache_dir) if cache_dir else out / "cache", progress)
     runs, n_trained = _run_all(config, data, out / "runs", resolve_device(device), progress)

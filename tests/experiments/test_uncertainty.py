@@ -1,6 +1,7 @@
 """`sklens uncertainty` end to end on a tiny configuration (real deeplenstronomy, seconds)."""
 
 import json
+import sys
 
 import matplotlib.image
 import pytest
@@ -64,4 +65,11 @@ def test_rerun_resumes_from_the_stored_runs(tiny_run):
 def test_bad_arguments_are_refused_before_any_simulation(argv, message, tmp_path, capsys):
     assert main(["uncertainty", "--out", str(tmp_path), *argv]) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_flow_head_without_zuko_is_refused_before_any_simulation(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "zuko", None)  # what an install without the flow extra sees
+    assert main(["uncertainty", "--out", str(tmp_path), "--heads", "flow"]) == 2
+    assert 'needs zuko: pip install "sklens[sim,plot,flow]"' in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()
