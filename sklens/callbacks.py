@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -17,7 +18,7 @@ def reversal_coefficient(progress: float, gamma: float = 10.0) -> float:
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
 
 
-class _DANNSchedule(Callback):
+class _DANNSchedule(Callback, ABC):
     """Ganin et al.'s schedule over the fraction ``p`` of training done, set before every step.
 
     ``p`` is the number of optimisation steps taken divided by the real total (``max_epochs`` times
@@ -44,8 +45,9 @@ class _DANNSchedule(Callback):
         self.apply(net, reversal_coefficient(min(1.0, self.steps_done_ / self.total_steps_), self.gamma))
         self.steps_done_ += 1
 
+    @abstractmethod
     def apply(self, net, value: float) -> None:
-        raise NotImplementedError
+        """Set the schedule's ``value`` on ``net`` for the coming step (and record it)."""
 
     @staticmethod
     def _set_reversal(net, coefficient: float) -> None:

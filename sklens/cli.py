@@ -85,8 +85,13 @@ def _reproduce(args: argparse.Namespace) -> int:
         ensemble=args.ensemble,
         **overrides,
     )
-    print(result.paths["table"].read_text())
-    for name, path in result.paths.items():
+    return _print_report(result.paths)
+
+
+def _print_report(paths: dict) -> int:
+    """Print an experiment's table, then where each of its files is; the command's exit status."""
+    print(paths["table"].read_text())
+    for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
 
@@ -164,10 +169,7 @@ def _uncertainty(args: argparse.Namespace) -> int:
         heads=args.heads,
         targets=args.targets,
     )
-    print(result.paths["table"].read_text())
-    for name, path in result.paths.items():
-        print(f"{name}: {path}")
-    return 0
+    return _print_report(result.paths)
 
 
 def _comma_separated(text: str) -> tuple[str, ...]:

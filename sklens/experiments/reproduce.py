@@ -243,13 +243,38 @@ def _prepare_output(out) -> Path:
 
 
 def _load_domains(config: ReproductionConfig, n_jobs: int, cache_dir: Path, progress: bool) -> Bunch:
+    return _load_scaled_domains(
+        config.n,
+        data_seed=config.data_seed,
+        scaling=config.scaling,
+        n_jobs=n_jobs,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+
+
+def _load_scaled_domains(
+    n: int,
+    *,
+    data_seed: int,
+    scaling: str,
+    n_jobs: int = 1,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    targets: list[str] | None = None,
+) -> Bunch:
+    """The paper's domains (``load_paper_domains``), each scaled by its own training split's pixels.
+
+    Returns the training images and targets of each domain (``X_src``, ``y_src``, ``X_tgt``,
+    ``y_tgt``), the scaled test sets (``test``: domain -> (images, target)) and the pixel ``scales``.
+    """
     from sklens.simulation import load_paper_domains
 
     domains = load_paper_domains(
-        config.n, random_state=config.data_seed, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress
+        n, random_state=data_seed, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, targets=targets
     )
-    scales = domain_scales(domains.source.train.images, domains.target.train.images, config.scaling)
-    source, target = (partial(scale_pixels, scale=scale, scaling=config.scaling) for scale in scales)
+    scales = domain_scales(domains.source.train.images, domains.target.train.images, scaling)
+    source, target = (partial(scale_pixels, scale=scale, scaling=scaling) for scale in scales)
     return Bunch(
         X_src=source(domains.source.train.images),
         y_src=domains.source.train.target,

@@ -25,12 +25,7 @@ from sklens._atomic import atomic_write
 from sklens._optional import check_extras
 from sklens._validation import resolve_device
 from sklens.experiments.paper_config import METHOD_LABELS
-from sklens.experiments.reproduce import (
-    _prepare_output,
-    _save_model,
-    domain_scales,
-    scale_pixels,
-)
+from sklens.experiments.reproduce import _load_scaled_domains, _prepare_output, _save_model
 from sklens.metrics import CalibrationCurve
 
 HEADS = ("gaussian", "flow")
@@ -141,34 +136,18 @@ def measure_uncertainty(
     extras = ("sim", "plot", "flow") if "flow" in config.heads else ("sim", "plot")
     check_extras(*extras, user="sklens uncertainty")
     out = _prepare_output(out)
-    data = _load_parameters(config, Path(cache_dir) if cache_dir else out / "cache", progress)
+    data = _load_scaled_domains(
+        config.n,
+        data_seed=config.data_seed,
+        scaling="per-domain",
+        cache_dir=Path(cache_dir) if cache_dir else out / "cache",
+        progress=progress,
+        targets=list(config.targets),
+    )
     runs, n_trained = _run_all(config, data, out / "runs", resolve_device(device), progress)
     summary = summarise_calibration(runs, config)
     paths = _write_report(out, config, runs, summary)
     return Bunch(config=config, runs=runs, summary=summary, paths=paths, n_trained=n_trained)
-
-
-def _load_parameters(config: UncertaintyConfig, cache_dir: Path, progress: bool) -> Bunch:
-    from sklens.simulation import load_paper_domains
-
-    domains = load_paper_domains(
-        config.n,
-        random_state=config.data_seed,
-        cache_dir=cache_dir,
-        progress=progress,
-        targets=list(config.targets),
-    )
-    scales = domain_scales(domains.source.train.images, domains.target.train.images, "per-domain")
-    source, target = (lambda images, s=s: scale_pixels(images, s, "per-domain") for s in scales)
-    return Bunch(
-        X_src=source(domains.source.train.images),
-        y_src=domains.source.train.target,
-        X_tgt=target(domains.target.train.images),
-        test={
-            "source": (source(domains.source.test.images), domains.source.test.target),
-            "target": (target(domains.target.test.images), domains.target.test.target),
-        },
-    )
 
 
 def make_uncertainty_estimator(method: str, head: str, config: UncertaintyConfig, seed: int, device: str):
