@@ -40,3 +40,13 @@ def test_ensemble_example_reports_the_mean_and_a_spread_that_tracks_the_error():
     # The mean's squared error is at most the members' average one: R^2 of the mean >= their mean R^2.
     assert result["ensemble_r2"] >= sum(result["member_r2"]) / 5
     assert result["error_widest_spread"] > result["error_narrowest_spread"]
+
+
+def test_uncertainty_example_reports_intervals_and_draws_the_calibration(tmp_path):
+    results = load("uncertainty_heads").main(["--fast", "--plot", str(tmp_path / "calibration.png")])
+    assert set(results) == {"no adaptation", "MMD"}
+    for r in results.values():
+        assert r["median_std"] > 0 and 0 <= r["coverage_68"] <= r["coverage_95"] <= 1
+    # Adaptation brings the target's errors down, as on the toy shift of the regressor tests.
+    assert results["MMD"]["mean_abs_error"] < results["no adaptation"]["mean_abs_error"]
+    assert (tmp_path / "calibration.png").stat().st_size > 10_000
