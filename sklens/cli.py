@@ -55,6 +55,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from sklens.experiments.reproduce import (
         check_requirements,
         estimated_cpu_seconds,
+        remaining_runs,
         reproduce,
         resolve_config,
     )
@@ -72,10 +73,11 @@ def _reproduce(args: argparse.Namespace) -> int:
     config = resolve_config(args.preset, ensemble=args.ensemble, **overrides)
     check_requirements()
     if resolve_device(args.device) == "cpu":
-        minutes = estimated_cpu_seconds(config, args.n_jobs) / 60
-        print(
-            f"Expected duration on this CPU: about {minutes:.0f} minutes (runs already on disk are skipped)."
-        )
+        runs = remaining_runs(config, args.out)
+        minutes = estimated_cpu_seconds(config, args.n_jobs, runs) / 60
+        total = config.seeds * len(config.methods)
+        left = f"{len(runs)} of {total} training runs left"
+        print(f"Expected duration on this CPU: about {minutes:.0f} minutes ({left}).")
     result = reproduce(
         args.preset,
         out=args.out,

@@ -23,6 +23,7 @@ from sklearn.utils import Bunch
 from sklens._atomic import atomic_write
 from sklens._optional import check_extras
 from sklens._validation import check_n_jobs, resolve_device
+from sklens.experiments._runs import read_finished_run, run_settings
 from sklens.experiments.paper_config import (
     METHOD_LABELS,
     MMD_BANDWIDTHS,
@@ -105,11 +106,16 @@ def _effective_n_jobs(n_jobs: int | None) -> int:
     return joblib_effective_n_jobs(check_n_jobs(-1 if n_jobs is None else n_jobs))
 
 
-def estimated_cpu_seconds(config: ReproductionConfig, n_jobs: int | None = None) -> float:
-    """Rough duration on a CPU from measured throughputs: simulation plus every training run."""
+def estimated_cpu_seconds(
+    config: ReproductionConfig, n_jobs: int | None = None, runs: list[tuple[str, int]] | None = None
+) -> float:
+    """Rough duration on a CPU from measured throughputs: simulation plus the training ``runs``
+    (``(method, seed)`` pairs; by default every run of ``config``, see `remaining_runs`)."""
     rates = CPU_IMAGES_PER_SECOND["ensemble" if config.ensemble else "separate"]
     train_rows = 0.7 * config.n
-    training = sum(config.seeds * config.epochs * train_rows / rates[m] for m in config.methods)
+    if runs is None:
+        runs = _all_runs(config)
+    training = sum(config.epochs * train_rows / rates[method] for method, _ in runs)
     simulation = 2 * config.n / SIMULATED_IMAGES_PER_SECOND
     return (training + simulation) / _effective_n_jobs(n_jobs)
 
@@ -209,8 +215,9 @@ def reproduce(
     )
     check_requirements()
     out = _prepare_output(out)
+    done = _stored_runs(config, out / "runs")  # refuses runs of other settings before simulating
     data = _load_domains(config, n_jobs, Path(cache_dir) if cache_dir else out / "cache", progress)
-    runs, n_trained = _run_all(config, data, out / "runs", device, n_jobs, progress)
+    runs, n_trained = _run_all(config, data, done, out / "runs", device, n_jobs, progress)
     summary = summarise(runs, config.methods)
     paths = write_report(out, config, runs, summary, data_description=_describe(data))
     return Bunch(config=config, runs=runs, summary=summary, paths=paths, n_trained=n_trained)
@@ -353,12 +360,36 @@ def _training_units(config: ReproductionConfig, on_gpu: bool) -> list[tuple[str,
     return [(method, (seed,)) for seed in seeds for method in config.methods]
 
 
-def _run_all(config, data, runs_dir: Path, device: str, n_jobs: int, progress: bool) -> list[dict]:
+def _all_runs(config: ReproductionConfig) -> list[tuple[str, int]]:
+    return [(method, seed) for seed in range(config.seeds) for method in config.methods]
+
+
+def remaining_runs(config: ReproductionConfig, out: str | os.PathLike) -> list[tuple[str, int]]:
+    """The ``(method, seed)`` runs of ``config`` not yet finished in the output directory ``out``.
+
+    Raises
+    ------
+    ValueError
+        If a finished run there was trained with other settings (see `reproduce`).
+    """
+    runs_dir = Path(out) / "runs"
+    if not runs_dir.is_dir():
+        return _all_runs(config)
+    return [run for run, result in _stored_runs(config, runs_dir).items() if result is None]
+
+
+def _stored_runs(config: ReproductionConfig, runs_dir: Path) -> dict[tuple[str, int], dict | None]:
+    settings = {method: _run_settings(config, method) for method in config.methods}
+    return {(m, s): _load_run(runs_dir, m, s, settings[m]) for m, s in _all_runs(config)}
+
+
+def _run_all(
+    config, data, done: dict, runs_dir: Path, device: str, n_jobs: int, progress: bool
+) -> list[dict]:
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    tasks = [(m, s) for s in range(config.seeds) for m in config.methods]
-    done = {task: _load_run(runs_dir, *task) for task in tasks}
+    tasks = list(done)
     on_gpu = resolve_device(device).startswith("cuda")
     units = _training_units(config, on_gpu)
     pending = [(m, seeds) for m, seeds in units if any(done[(m, s)] is None for s in seeds)]
@@ -395,13 +426,21 @@ def _ensemble_dir(runs_dir: Path, method: str, seeds: tuple[int, ...]) -> Path:
     return runs_dir / f"{method}-seeds{seeds[0]}-{seeds[-1]}"
 
 
-def _load_run(runs_dir: Path, method: str, seed: int) -> dict | None:
-    """The stored result of a finished run, or None. ``result.json`` is written last, atomically."""
-    marker = _run_dir(runs_dir, method, seed) / "result.json"
-    if not marker.exists():
+def _run_settings(config: ReproductionConfig, method: str) -> dict:
+    """What a run of ``method`` is trained with: the data's settings and the estimator's parameters
+    but its seed, device and member count. Stored in each run's ``result.json``; a rerun reuses a
+    finished run only if they are equal."""
+    estimator = make_estimator(method, config, seed=0, device="cpu")
+    return run_settings(estimator, n=config.n, data_seed=config.data_seed, scaling=config.scaling)
+
+
+def _load_run(runs_dir: Path, method: str, seed: int, settings: dict) -> dict | None:
+    """The stored result of a finished run with these ``settings``, or None (see `read_finished_run`)."""
+    run_dir = _run_dir(runs_dir, method, seed)
+    result = read_finished_run(run_dir, settings)
+    if result is None:
         return None
-    result = json.loads(marker.read_text())
-    predictions = np.load(marker.parent / "predictions.npz")
+    predictions = np.load(run_dir / "predictions.npz")
     result["predictions"] = {
         d: (predictions[f"{d}_true"], predictions[f"{d}_pred"]) for d in ("source", "target")
     }
@@ -434,6 +473,7 @@ def _train_and_evaluate(method, seeds, config, data, runs_dir: Path, device: str
             "seed": seed,
             "train_seconds": seconds,
             "members_trained_together": len(seeds),
+            "settings": _run_settings(config, method),
             "r2": {d: float(r2_score(y, p)) for d, (y, p) in predictions.items()},
             "residual_by_bin": {d: binned_fractional_residual(y, p) for d, (y, p) in predictions.items()},
         }

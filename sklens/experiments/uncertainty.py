@@ -24,6 +24,7 @@ from sklearn.utils import Bunch
 from sklens._atomic import atomic_write
 from sklens._optional import check_extras
 from sklens._validation import resolve_device
+from sklens.experiments._runs import read_finished_run, run_settings
 from sklens.experiments.paper_config import METHOD_LABELS
 from sklens.experiments.reproduce import _load_scaled_domains, _prepare_output, _save_model
 from sklens.metrics import CalibrationCurve
@@ -136,6 +137,7 @@ def measure_uncertainty(
     extras = ("sim", "plot", "flow") if "flow" in config.heads else ("sim", "plot")
     check_extras(*extras, user="sklens uncertainty")
     out = _prepare_output(out)
+    done = _stored_runs(config, out / "runs")  # refuses runs of other settings before simulating
     data = _load_scaled_domains(
         config.n,
         data_seed=config.data_seed,
@@ -144,7 +146,7 @@ def measure_uncertainty(
         progress=progress,
         targets=list(config.targets),
     )
-    runs, n_trained = _run_all(config, data, out / "runs", resolve_device(device), progress)
+    runs, n_trained = _run_all(config, data, done, out / "runs", resolve_device(device), progress)
     summary = summarise_calibration(runs, config)
     paths = _write_report(out, config, runs, summary)
     return Bunch(config=config, runs=runs, summary=summary, paths=paths, n_trained=n_trained)
@@ -165,24 +167,40 @@ def make_uncertainty_estimator(method: str, head: str, config: UncertaintyConfig
     )
 
 
+def _run_dir(runs_dir: Path, method: str, head: str, seed: int) -> Path:
+    return runs_dir / f"{method}-{head}-seed{seed}"
+
+
+def _run_settings(config: UncertaintyConfig, method: str, head: str) -> dict:
+    estimator = make_uncertainty_estimator(method, head, config, seed=0, device="cpu")
+    return run_settings(estimator, n=config.n, data_seed=config.data_seed, targets=list(config.targets))
+
+
+def _stored_runs(config: UncertaintyConfig, runs_dir: Path) -> dict[tuple[str, str, int], dict | None]:
+    tasks = [(m, h, s) for s in range(config.seeds) for m in config.methods for h in config.heads]
+    return {
+        (m, h, s): read_finished_run(_run_dir(runs_dir, m, h, s), _run_settings(config, m, h))
+        for m, h, s in tasks
+    }
+
+
 def _run_all(
-    config: UncertaintyConfig, data: Bunch, runs_dir: Path, device: str, progress: bool
+    config: UncertaintyConfig, data: Bunch, done: dict, runs_dir: Path, device: str, progress: bool
 ) -> tuple[list[dict], int]:
     from tqdm.auto import tqdm
 
-    tasks = [(m, h, s) for s in range(config.seeds) for m in config.methods for h in config.heads]
     runs, n_trained = [], 0
-    for method, head, seed in tqdm(tasks, desc="training runs", disable=not progress):
-        run_dir = runs_dir / f"{method}-{head}-seed{seed}"
-        marker = run_dir / "result.json"  # written last, atomically
-        if not marker.exists():
-            _train_and_evaluate(method, head, seed, config, data, run_dir, device)
+    for (method, head, seed), result in tqdm(done.items(), desc="training runs", disable=not progress):
+        if result is None:
+            result = _train_and_evaluate(
+                method, head, seed, config, data, _run_dir(runs_dir, method, head, seed), device
+            )
             n_trained += 1
-        runs.append(json.loads(marker.read_text()))
+        runs.append(result)
     return runs, n_trained
 
 
-def _train_and_evaluate(method, head, seed, config, data, run_dir: Path, device: str) -> None:
+def _train_and_evaluate(method, head, seed, config, data, run_dir: Path, device: str) -> dict:
     model = make_uncertainty_estimator(method, head, config, seed, device)
     start = time.perf_counter()
     if method == "none":
@@ -194,10 +212,18 @@ def _train_and_evaluate(method, head, seed, config, data, run_dir: Path, device:
         domain: evaluate_posterior(model, X, y, head, seed, config.targets)
         for domain, (X, y) in data.test.items()
     }
-    result = {"method": method, "head": head, "seed": seed, "train_seconds": seconds, "scores": scores}
+    result = {
+        "method": method,
+        "head": head,
+        "seed": seed,
+        "train_seconds": seconds,
+        "settings": _run_settings(config, method, head),
+        "scores": scores,
+    }
     _save_model(run_dir, model)
-    with atomic_write(run_dir / "result.json") as temporary:
+    with atomic_write(run_dir / "result.json") as temporary:  # written last: it marks a finished run
         temporary.write_text(json.dumps(result, indent=1))
+    return json.loads((run_dir / "result.json").read_text())  # as a resumed run reads it
 
 
 def evaluate_posterior(model, X: np.ndarray, y: np.ndarray, head: str, seed: int, names) -> dict:

@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import shutil
 import warnings
 
 import matplotlib.image
@@ -89,6 +90,40 @@ def test_rerun_skips_finished_runs(tiny_run):
     assert marker.stat().st_mtime_ns == stamp
     assert second.summary["mmd"] == first.summary["mmd"]
     assert second.summary["dann"]["target"] == pytest.approx(first.summary["dann"]["target"])
+
+
+def test_a_rerun_with_other_settings_is_refused_before_any_simulation(tiny_run, tmp_path):
+    out, _ = tiny_run
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match=r"none-seed0.*lr: 6e-05 there, 0.001 now"):
+        reproduce(out=out, cache_dir=cache, lr=1e-3, **tiny())
+    with pytest.raises(ValueError, match=r"mmd-seed0.*bandwidth: 'mean' there, 'median' now"):
+        reproduce(out=out, cache_dir=cache, mmd_bandwidth="median", **tiny(methods=("mmd",)))
+    with pytest.raises(ValueError, match=r"scaling: 'per-domain' there, 'asinh' now"):
+        reproduce(out=out, cache_dir=cache, scaling="asinh", **tiny())
+    assert not cache.exists()
+
+
+def test_runs_stored_without_their_settings_are_reused_with_a_warning(tiny_run, tmp_path):
+    out, first = tiny_run
+    shutil.copytree(out / "runs", tmp_path / "runs")
+    for marker in (tmp_path / "runs").glob("*/result.json"):
+        result = json.loads(marker.read_text())
+        del result["settings"]
+        marker.write_text(json.dumps(result))
+    with pytest.warns(UserWarning, match="records no training settings"):
+        again = reproduce(out=tmp_path, cache_dir=out / "cache", **tiny())
+    assert again.n_trained == 0 and again.summary == first.summary
+
+
+def test_the_printed_duration_counts_only_the_runs_left(tiny_run, capsys):
+    out, _ = tiny_run
+    argv = ["reproduce", "--out", str(out), "--n", "24", "--epochs", "1", "--seeds", "2"]
+    assert main([*argv, "--n-jobs", "1", "--ensemble", "--device", "cpu"]) == 0
+    assert "(0 of 8 training runs left)" in capsys.readouterr().out
+    argv[-1] = "3"
+    assert main([*argv, "--n-jobs", "1", "--methods", "mmd", "--separate-runs", "--device", "cpu"]) == 0
+    assert "(1 of 3 training runs left)" in capsys.readouterr().out
 
 
 def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):

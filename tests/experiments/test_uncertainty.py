@@ -53,6 +53,15 @@ def test_rerun_resumes_from_the_stored_runs(tiny_run):
     assert again.n_trained == 0 and again.summary == first.summary
 
 
+def test_a_rerun_with_other_targets_is_refused_before_any_simulation(tiny_run, tmp_path):
+    out, _ = tiny_run
+    cache = tmp_path / "cache"
+    options = {**TINY, "targets": ("theta_E", "e2")}
+    with pytest.raises(ValueError, match=r"none-gaussian-seed0.*targets: \['theta_E', 'e1'\] there"):
+        measure_uncertainty(out=out, cache_dir=cache, **options)
+    assert not cache.exists()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

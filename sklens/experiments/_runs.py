@@ -1,0 +1,57 @@
+"""What a stored training run of an experiment was trained with, and reading it back.
+
+Experiments (``reproduce``, ``uncertainty``) store each finished run in its own folder, named by method
+and seed, and a rerun resumes by reusing them. A run keeps the settings it was trained with in its
+``result.json``, so that a rerun with other settings into the same folder is refused instead of mixing
+another configuration's runs into its table.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+# Estimator parameters that a run's folder and result record themselves, or that do not change what
+# is learnt.
+_NOT_SETTINGS = frozenset({"random_state", "device", "n_members", "verbose"})
+
+
+def run_settings(estimator, **data) -> dict:
+    """The data's settings (``data``, JSON values) and the estimator's plain-valued parameters but
+    its seed, device and member count, as JSON would give them back."""
+    params = {
+        name: value
+        for name, value in sorted(estimator.get_params(deep=False).items())
+        if name not in _NOT_SETTINGS and isinstance(value, str | int | float | bool | None)
+    }
+    return json.loads(json.dumps({**data, "estimator": type(estimator).__name__, **params}))
+
+
+def read_finished_run(run_dir: Path, settings: dict) -> dict | None:
+    """The stored result of the run in ``run_dir``, or None where it has not finished.
+
+    ``result.json`` is written last, atomically: it marks a finished run. A run trained with other
+    ``settings`` raises a ValueError that names what differs; one stored by an sklens that recorded
+    no settings is reused with a warning.
+    """
+    marker = run_dir / "result.json"
+    if not marker.exists():
+        return None
+    result = json.loads(marker.read_text())
+    stored = result.get("settings")
+    if stored is None:
+        warnings.warn(
+            f"{run_dir} records no training settings (stored by an older sklens); it is reused as "
+            "this configuration's run.",
+            UserWarning,
+            stacklevel=2,
+        )
+    elif stored != settings:
+        changed = sorted(k for k in stored.keys() | settings.keys() if stored.get(k) != settings.get(k))
+        differences = "; ".join(f"{k}: {stored.get(k)!r} there, {settings.get(k)!r} now" for k in changed)
+        raise ValueError(
+            f"the finished run in {str(run_dir)!r} was trained with other settings ({differences}). "
+            "Give another output directory, or delete that folder to train the run again."
+        )
+    return result
