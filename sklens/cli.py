@@ -69,6 +69,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         mmd_bandwidth=args.mmd_bandwidth,
         domain_batchnorm=args.domain_batchnorm,
         lr=args.lr,
+        data_seed=args.data_seed,
     )
     config = resolve_config(args.preset, ensemble=args.ensemble, **overrides)
     check_requirements()
@@ -135,6 +136,9 @@ def _add_reproduce(subparsers) -> None:
         help="domain-specific BatchNorm statistics for every method but the oracle",
     )
     parser.add_argument("--lr", type=float, help="one learning rate for every method (default: the preset's)")
+    parser.add_argument(
+        "--data-seed", type=int, help="seed of the simulated domains (default 10, the paper's): another draw"
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")
     parser.add_argument("--n-jobs", "--jobs", type=int, help="parallel processes (default: all cores)")

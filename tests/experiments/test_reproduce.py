@@ -148,6 +148,7 @@ def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):
         (["--mmd-bandwidth", "max"], "invalid choice: 'max'"),
         (["--scaling", "log"], "invalid choice: 'log'"),
         (["--lr", "0"], "learning rates must be positive"),
+        (["--data-seed", "-1"], "data_seed must be a non-negative integer"),
     ],
 )
 def test_bad_arguments_give_a_clear_error(argv, message, tmp_path, capsys):
