@@ -37,10 +37,10 @@ from torch import nn
 from sklens import DANNRegressor
 from sklens._atomic import atomic_write
 from sklens.base import DomainAdaptiveRegressor
-from sklens.experiments.reproduce import RESIDUAL_BINS, _load_domains, make_estimator, resolve_config
+from sklens.experiments.report import binned_fractional_residual
+from sklens.experiments.reproduce import _load_domains, make_estimator, resolve_config
 from sklens.nn.losses import DomainAdversarialLoss
 from sklens.nn.tap import tap_features
-from sklens.plotting import fractional_residual
 
 CONFIG = resolve_config("quick")
 
@@ -118,13 +118,8 @@ VARIANTS: dict[str, Callable[[int], DomainAdaptiveRegressor]] = {
 
 
 def signed_median_residual(y_true: np.ndarray, y_pred: np.ndarray) -> list[float | None]:
-    """Median of (pred - true) / pred in each theta_E bin of ``RESIDUAL_BINS`` (last bin closed)."""
-    residual = fractional_residual(y_true, y_pred)
-    medians = []
-    for low, high in zip(RESIDUAL_BINS[:-1], RESIDUAL_BINS[1:], strict=True):
-        inside = (y_true >= low) & ((y_true < high) | (high == RESIDUAL_BINS[-1]) & (y_true <= high))
-        medians.append(float(np.nanmedian(residual[inside])) if inside.any() else None)
-    return medians
+    """Median of (pred - true) / pred in each theta_E bin of the reproduction's report."""
+    return [b["median_fractional_residual"] for b in binned_fractional_residual(y_true, y_pred)]
 
 
 def target_batchnorm(model: DomainAdaptiveRegressor, X_tgt: np.ndarray, batch_size: int = 64):

@@ -6,10 +6,38 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from sklens._atomic import atomic_write
 from sklens.experiments.paper_config import METHOD_LABELS, PAPER_TABLE1, ReproductionConfig
 
 FIGURE_METHODS = ("none", "dann", "mmd")
+RESIDUAL_BINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+# The offset a method may leave in a bin (issue 14's goal): |median fractional residual| <= 0.05.
+OFFSET_TOLERANCE = 0.05
+
+
+def binned_fractional_residual(y_true: np.ndarray, y_pred: np.ndarray, bins=RESIDUAL_BINS) -> list[dict]:
+    """Per bin of the true value (the last bin closed): the mean absolute fractional residual
+    |pred - true| / pred (the spread of Figure 2's lower panels) and its signed median (the offset)."""
+    from sklens.plotting import fractional_residual
+
+    y_true = np.asarray(y_true, float).ravel()
+    residual = fractional_residual(y_true, y_pred)
+    rows = []
+    for low, high in zip(bins[:-1], bins[1:], strict=True):
+        inside = (y_true >= low) & ((y_true < high) | ((high == bins[-1]) & (y_true <= high)))
+        values = residual[inside]
+        rows.append(
+            {
+                "low": low,
+                "high": high,
+                "n": int(inside.sum()),
+                "mean_abs_fractional_residual": float(np.nanmean(np.abs(values))) if inside.any() else None,
+                "median_fractional_residual": float(np.nanmedian(values)) if inside.any() else None,
+            }
+        )
+    return rows
 
 
 def write_report(
@@ -69,7 +97,42 @@ def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) ->
         )
     lines += ["", "## Mean |fractional residual| per true θ_E bin (seed 0)", ""]
     lines += _residual_table(runs)
+    lines += [
+        "",
+        "## Offset on the target: median fractional residual (pred − true) / pred per true θ_E bin",
+        "",
+        f"The seed furthest from 0 in each bin; * marks a bin outside ±{OFFSET_TOLERANCE}.",
+        "",
+    ]
+    lines += _offset_table(runs, summary)
     return "\n".join(lines) + "\n"
+
+
+def _offset_table(runs: list[dict], summary: dict) -> list[str]:
+    """Per method and bin, the target's signed median residual of the seed furthest from 0."""
+    bins = zip(RESIDUAL_BINS[:-1], RESIDUAL_BINS[1:], strict=True)
+    lines = ["| method | " + " | ".join(f"{low}–{high}″" for low, high in bins) + " |"]
+    lines.append("|---|" + "---|" * (len(RESIDUAL_BINS) - 1))
+    for method in summary:
+        per_seed = np.array(
+            [_target_medians(run) for run in runs if run["method"] == method], dtype=float
+        ).reshape(-1, len(RESIDUAL_BINS) - 1)
+        cells = [_furthest_from_zero(column) for column in per_seed.T]
+        lines.append(f"| {METHOD_LABELS[method]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _target_medians(run: dict) -> list[float | None]:
+    return [
+        b["median_fractional_residual"] for b in binned_fractional_residual(*run["predictions"]["target"])
+    ]
+
+
+def _furthest_from_zero(values: np.ndarray) -> str:
+    if not np.isfinite(values).any():
+        return "-"
+    value = values[np.nanargmax(np.abs(values))]
+    return f"{value:+.3f}{'*' if abs(value) > OFFSET_TOLERANCE else ''}"
 
 
 def _residual_table(runs: list[dict]) -> list[str]:

@@ -31,9 +31,8 @@ from sklens.experiments.paper_config import (
     SCALINGS,
     ReproductionConfig,
 )
-from sklens.experiments.report import write_report
+from sklens.experiments.report import binned_fractional_residual, write_report
 
-RESIDUAL_BINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 MIN_LENSES = 20
 # Training images per second per process (member-images for an ensemble), measured by the quick
 # preset on a 2-core CPU (two processes at a time, one torch thread each; docs/results.md), and
@@ -496,19 +495,6 @@ def _predict_members(model, X: np.ndarray, domain: str) -> np.ndarray:
     if model.domain_batchnorm:
         model.set_params(predict_domain=domain)
     return model.predict_members(X)
-
-
-def binned_fractional_residual(y_true: np.ndarray, y_pred: np.ndarray, bins=RESIDUAL_BINS) -> list[dict]:
-    """Mean absolute fractional residual |pred - true| / pred in bins of the true value."""
-    from sklens.plotting import fractional_residual
-
-    residual = np.abs(fractional_residual(y_true, y_pred))
-    rows = []
-    for low, high in zip(bins[:-1], bins[1:], strict=True):
-        inside = (y_true >= low) & (y_true < high) if high != bins[-1] else (y_true >= low) & (y_true <= high)
-        value = float(np.nanmean(residual[inside])) if inside.any() else None
-        rows.append({"low": low, "high": high, "n": int(inside.sum()), "mean_abs_fractional_residual": value})
-    return rows
 
 
 def _save_model(run_dir: Path, model) -> None:

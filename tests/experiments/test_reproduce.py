@@ -11,7 +11,7 @@ import pytest
 
 from sklens.cli import main
 from sklens.exceptions import NoTargetDataWarning
-from sklens.experiments.report import draw_figure2
+from sklens.experiments.report import binned_fractional_residual, draw_figure2
 from sklens.experiments.reproduce import _save_run, reproduce, scale_pixels
 
 TINY = dict(n=24, epochs=1, seeds=2, n_jobs=1, progress=False)
@@ -67,6 +67,28 @@ def test_table_sits_beside_the_paper(tiny_run):
     out, _ = tiny_run
     table = (out / "table1.md").read_text()
     assert "| MMD |" in table and "0.95 ± 0.018" in table and "| Oracle |" in table
+
+
+def test_the_table_shows_each_methods_worst_offset_per_bin_on_the_target(tiny_run):
+    out, _ = tiny_run
+    table = (out / "table1.md").read_text()
+    offsets = table.split("## Offset on the target")[1]
+    rows = [line for line in offsets.splitlines() if line.startswith("| ") and "method" not in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| No DA", "| DANN", "| MMD", "| Oracle"]
+    assert all(len(row.split(" | ")) == 6 for row in rows)
+
+
+def test_binned_residuals_give_the_spread_and_the_signed_offset():
+    y_true = np.array([1.0, 1.0, 1.0, 2.0, 0.2])  # the last lies outside every bin
+    y_pred = np.array([1.25, 1.25, 0.8, 2.0, 9.0])
+    rows = binned_fractional_residual(y_true, y_pred)
+    one = rows[1]  # 1.0-1.5: residuals (pred - true) / pred of 0.2, 0.2 and -0.25
+    assert (one["low"], one["n"]) == (1.0, 3)
+    assert one["median_fractional_residual"] == pytest.approx(0.2)
+    assert one["mean_abs_fractional_residual"] == pytest.approx(0.65 / 3)
+    assert rows[3]["median_fractional_residual"] == 0.0 and rows[3]["n"] == 1
+    assert rows[0]["n"] == 0 and rows[0]["median_fractional_residual"] is None
+    assert sum(row["n"] for row in rows) == 4
 
 
 def test_figure_has_six_scatter_and_six_residual_panels(tiny_run):
