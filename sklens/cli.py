@@ -174,6 +174,7 @@ def _uncertainty(args: argparse.Namespace) -> int:
         methods=args.methods,
         heads=args.heads,
         targets=args.targets,
+        members=args.members,
     )
     return _print_report(result.paths)
 
@@ -203,6 +204,9 @@ def _add_uncertainty(subparsers) -> None:
         "--targets",
         type=_comma_separated,
         help=f"comma-separated lens parameters (default {','.join(defaults.targets)})",
+    )
+    parser.add_argument(
+        "--members", type=int, help="members of each run's deep ensemble, trained in one pass (default 1)"
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-uncertainty", metavar="DIR", help="output directory")

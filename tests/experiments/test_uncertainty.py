@@ -1,6 +1,7 @@
 """`sklens uncertainty` end to end on a tiny configuration (real deeplenstronomy, seconds)."""
 
 import json
+import pickle
 import sys
 
 import matplotlib.image
@@ -62,6 +63,20 @@ def test_a_rerun_with_other_targets_is_refused_before_any_simulation(tiny_run, t
     assert not cache.exists()
 
 
+def test_each_run_can_be_a_deep_ensemble_whose_mixture_is_measured(tiny_run, tmp_path):
+    out, _ = tiny_run
+    options = {**TINY, "methods": ("mmd",), "heads": ("gaussian",), "seeds": 2}
+    result = measure_uncertainty(out=tmp_path, cache_dir=out / "cache", members=2, **options)
+    assert result.n_trained == 2
+    for seed in (0, 1):
+        with (tmp_path / "runs" / f"mmd-gaussian-seed{seed}" / "model.pkl").open("rb") as stream:
+            model = pickle.load(stream)
+        assert (model.n_members, model.random_state) == (2, 2 * seed)  # runs share no member
+    assert "each run an ensemble of 2 members" in (tmp_path / "calibration.md").read_text()
+    with pytest.raises(ValueError, match="members: 2 there, 1 now"):
+        measure_uncertainty(out=tmp_path, cache_dir=out / "cache", **options)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -69,6 +84,7 @@ def test_a_rerun_with_other_targets_is_refused_before_any_simulation(tiny_run, t
         (["--targets", "theta_E,mass"], "unknown targets ['mass']"),
         (["--methods", "coral"], "unknown methods ['coral']"),
         (["--seeds", "0"], "seeds must be at least 1"),
+        (["--members", "0"], "members must be at least 1"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_simulation(argv, message, tmp_path, capsys):
