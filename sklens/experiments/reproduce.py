@@ -400,7 +400,7 @@ def _run_all(
     units = _training_units(config, on_gpu)
     pending = [(m, seeds) for m, seeds in units if any(done[(m, s)] is None for s in seeds)]
     n_workers = 1 if on_gpu else max(1, min(n_jobs, len(pending)))
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    threads = _threads_per_worker(n_workers)
     bar = tqdm(
         total=len(tasks),
         initial=sum(result is not None for result in done.values()),
@@ -422,6 +422,14 @@ def _run_all(
     bar.close()
     n_trained = sum(len(seeds) for _, seeds in pending)
     return [done[task] for task in tasks], n_trained
+
+
+def _threads_per_worker(n_workers: int) -> int:
+    """Torch threads for each of ``n_workers`` training processes: the CPUs this process may use
+    (its affinity and cgroup quota, as on a batch-system node or under ``taskset``), shared out."""
+    from joblib import cpu_count
+
+    return max(1, cpu_count() // n_workers)
 
 
 def _run_dir(runs_dir: Path, method: str, seed: int) -> Path:

@@ -263,3 +263,16 @@ def test_every_method_has_learning_rates_an_image_rate_and_an_estimator():
         model = make_estimator(method, config, seed=0, device="cpu")
         assert type(model) is cls and model.lr == 6e-5 and model.batch_size == config.batch_size
     assert make_estimator("rsd", config, seed=0, device="cpu").lambda_da == config.lambda_rsd == 0.1
+
+
+def test_training_threads_follow_the_cpus_this_process_may_use():
+    import subprocess
+    import sys
+
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from sklens.experiments.reproduce import _threads_per_worker; "
+        "print(_threads_per_worker(1), _threads_per_worker(4))"
+    )
+    pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert pinned.stdout.split() == ["1", "1"]  # one CPU allowed, whatever os.cpu_count() says
