@@ -41,9 +41,9 @@ def read_finished_run(run_dir: Path, settings: dict) -> dict | None:
     result = json.loads(marker.read_text())
     stored = result.get("settings")
     if stored is None:
-        warnings.warn(
-            f"{run_dir} records no training settings (stored by an older sklens); it is reused as "
-            "this configuration's run.",
+        warnings.warn(  # one text for every such run, so that it is shown once
+            "finished runs stored by an older sklens record no training settings; they are reused as "
+            "this configuration's runs: check that they were trained with the same settings.",
             UserWarning,
             stacklevel=2,
         )

@@ -133,7 +133,7 @@ def test_runs_stored_without_their_settings_are_reused_with_a_warning(tiny_run, 
         result = json.loads(marker.read_text())
         del result["settings"]
         marker.write_text(json.dumps(result))
-    with pytest.warns(UserWarning, match="records no training settings"):
+    with pytest.warns(UserWarning, match="record no training settings"):
         again = reproduce(out=tmp_path, cache_dir=out / "cache", **tiny())
     assert again.n_trained == 0 and again.summary == first.summary
 
