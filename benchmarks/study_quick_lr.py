@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from sklens._atomic import atomic_write
 from sklens.experiments.paper_config import METHOD_LABELS
 from sklens.experiments.reproduce import reproduce
@@ -46,26 +48,38 @@ def measure(
             table[method][f"{rate:g}"] = {
                 "target": result.summary[method]["target"],
                 "source": result.summary[method]["source"],
-                "target_per_seed": [r["r2"]["target"] for r in runs],
-                "train_seconds": [r["train_seconds"] for r in runs],
+                "failed": result.summary[method]["failed"],
+                "target_per_seed": [r["r2"]["target"] if "r2" in r else None for r in runs],
+                "train_seconds": [r.get("train_seconds") for r in runs],
             }
     return table
 
 
 def choose(table: dict) -> dict:
-    """Per method, the rate with the highest mean target R^2."""
-    return {
-        method: max(cells, key=lambda rate: cells[rate]["target"]["mean"]) for method, cells in table.items()
-    }
+    """Per method, the rate with the highest mean target R^2 over the seeds that did not diverge,
+    among the rates where none diverged (a rate that diverges once is not a default)."""
+    return {method: max(cells, key=lambda rate: _ranking(cells[rate])) for method, cells in table.items()}
+
+
+def _ranking(cell: dict) -> tuple[bool, float]:
+    mean = cell["target"]["mean"]
+    return (cell["failed"] == 0 and mean is not None, -np.inf if mean is None else mean)
+
+
+def _cell(cell: dict) -> str:
+    text = (
+        "-"
+        if cell["target"]["mean"] is None
+        else f"{cell['target']['mean']:.3f} ± {cell['target']['std']:.3f}"
+    )
+    return text + (f" ({cell['failed']} diverged)" if cell["failed"] else "")
 
 
 def to_markdown(table: dict, chosen: dict, rates) -> str:
     header = "| method | " + " | ".join(f"lr {r:g}" for r in rates) + " | chosen |"
     lines = [header, "|" + "---|" * (len(rates) + 2)]
     for method, cells in table.items():
-        row = [
-            f"{cells[f'{r:g}']['target']['mean']:.3f} ± {cells[f'{r:g}']['target']['std']:.3f}" for r in rates
-        ]
+        row = [_cell(cells[f"{r:g}"]) for r in rates]
         lines.append(f"| {METHOD_LABELS[method]} | " + " | ".join(row) + f" | {chosen[method]} |")
     return "\n".join(lines) + "\n"
 

@@ -69,7 +69,12 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _mean_std(cell: dict) -> str:
-    return f"{cell['mean']:.3f} ± {cell['std']:.3f}"
+    return "-" if cell["mean"] is None else f"{cell['mean']:.3f} ± {cell['std']:.3f}"
+
+
+def _finished(runs: list[dict]) -> list[dict]:
+    """The runs that trained to the end (a diverged run records ``failed`` and has no predictions)."""
+    return [run for run in runs if "failed" not in run]
 
 
 def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) -> str:
@@ -91,10 +96,16 @@ def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) ->
             [f"{paper[d][0]:.2f} ± {paper[d][1]:.2g}" for d in ("source", "target")] if paper else ["-", "-"]
         )
         gap = cells.get("gap_closed")
+        failed = cells.get("failed", 0)
+        label = METHOD_LABELS[method] + (f" ({failed} of {config.seeds} seeds diverged)" if failed else "")
         lines.append(
-            f"| {METHOD_LABELS[method]} | {_mean_std(cells['source'])} | {_mean_std(cells['target'])} | "
+            f"| {label} | {_mean_std(cells['source'])} | {_mean_std(cells['target'])} | "
             f"{'-' if gap is None else f'{gap:.0%}'} | {paper_cells[0]} | {paper_cells[1]} |"
         )
+    diverged = [run for run in runs if "failed" in run]
+    if diverged:
+        lines += ["", "## Runs that diverged (kept on disk; delete a run's folder to train it again)", ""]
+        lines += [f"- {METHOD_LABELS[r['method']]}, seed {r['seed']}: {r['failed']}" for r in diverged]
     lines += ["", "## Mean |fractional residual| per true θ_E bin (seed 0)", ""]
     lines += _residual_table(runs)
     lines += [
@@ -115,7 +126,7 @@ def _offset_table(runs: list[dict], summary: dict) -> list[str]:
     lines.append("|---|" + "---|" * (len(RESIDUAL_BINS) - 1))
     for method in summary:
         per_seed = np.array(
-            [_target_medians(run) for run in runs if run["method"] == method], dtype=float
+            [_target_medians(run) for run in _finished(runs) if run["method"] == method], dtype=float
         ).reshape(-1, len(RESIDUAL_BINS) - 1)
         cells = [_furthest_from_zero(column) for column in per_seed.T]
         lines.append(f"| {METHOD_LABELS[method]} | " + " | ".join(cells) + " |")
@@ -136,7 +147,7 @@ def _furthest_from_zero(values: np.ndarray) -> str:
 
 
 def _residual_table(runs: list[dict]) -> list[str]:
-    first = [r for r in runs if r["seed"] == 0]
+    first = [r for r in _finished(runs) if r["seed"] == 0]
     if not first:
         return []
     bins = first[0]["residual_by_bin"]["source"]
@@ -154,7 +165,7 @@ def draw_figure2(runs: list[dict]):
     """Figure 2 of the paper from the seed-0 runs of no adaptation, DANN and MMD (those present)."""
     from sklens.plotting import plot_predictions_grid
 
-    first = {r["method"]: r for r in runs if r["seed"] == 0 and r["method"] in FIGURE_METHODS}
+    first = {r["method"]: r for r in _finished(runs) if r["seed"] == 0 and r["method"] in FIGURE_METHODS}
     if not first:
         return None
     methods = [m for m in FIGURE_METHODS if m in first]

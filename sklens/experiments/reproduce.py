@@ -23,6 +23,7 @@ from sklearn.utils import Bunch
 from sklens._atomic import atomic_write
 from sklens._optional import check_extras
 from sklens._validation import check_n_jobs, resolve_device
+from sklens.exceptions import NonFiniteLossError
 from sklens.experiments._runs import read_finished_run, run_settings
 from sklens.experiments.paper_config import (
     METHOD_LABELS,
@@ -452,8 +453,8 @@ def _load_run(runs_dir: Path, method: str, seed: int, settings: dict) -> dict | 
     """The stored result of a finished run with these ``settings``, or None (see `read_finished_run`)."""
     run_dir = _run_dir(runs_dir, method, seed)
     result = read_finished_run(run_dir, settings)
-    if result is None:
-        return None
+    if result is None or "failed" in result:
+        return result
     predictions = np.load(run_dir / "predictions.npz")
     result["predictions"] = {
         d: (predictions[f"{d}_true"], predictions[f"{d}_pred"]) for d in ("source", "target")
@@ -468,12 +469,10 @@ def _train_and_evaluate(method, seeds, config, data, runs_dir: Path, device: str
     torch.set_num_threads(threads)
     model = make_estimator(method, config, seeds[0], device, n_members=len(seeds))
     start = time.perf_counter()
-    if method == "oracle":
-        model.fit(data.X_tgt, data.y_tgt)
-    elif method == "none" and not config.domain_batchnorm:
-        model.fit(data.X_src, data.y_src)
-    else:  # with domain BatchNorm, no adaptation still estimates the target's statistics (AdaBN)
-        model.fit(data.X_src, data.y_src, X_tgt=data.X_tgt)
+    try:
+        _fit(model, method, config, data)
+    except NonFiniteLossError as exc:  # a diverged run is a result too: recorded, not retried
+        return [_save_failed_run(runs_dir, method, seed, config, len(seeds), str(exc)) for seed in seeds]
     seconds = time.perf_counter() - start
     members = {domain: (y, _predict_members(model, X, domain)) for domain, (X, y) in data.test.items()}
     ensemble = len(seeds) > 1
@@ -483,11 +482,8 @@ def _train_and_evaluate(method, seeds, config, data, runs_dir: Path, device: str
     for k, seed in enumerate(seeds):
         predictions = {domain: (y, p[k]) for domain, (y, p) in members.items()}
         result = {
-            "method": method,
-            "seed": seed,
+            **_run_record(method, seed, config, len(seeds)),
             "train_seconds": seconds,
-            "members_trained_together": len(seeds),
-            "settings": _run_settings(config, method),
             "r2": {d: float(r2_score(y, p)) for d, (y, p) in predictions.items()},
             "residual_by_bin": {d: binned_fractional_residual(y, p) for d, (y, p) in predictions.items()},
         }
@@ -495,6 +491,34 @@ def _train_and_evaluate(method, seeds, config, data, runs_dir: Path, device: str
         result["predictions"] = predictions
         results.append(result)
     return results
+
+
+def _fit(model, method: str, config: ReproductionConfig, data: Bunch) -> None:
+    if method == "oracle":
+        model.fit(data.X_tgt, data.y_tgt)
+    elif method == "none" and not config.domain_batchnorm:
+        model.fit(data.X_src, data.y_src)
+    else:  # with domain BatchNorm, no adaptation still estimates the target's statistics (AdaBN)
+        model.fit(data.X_src, data.y_src, X_tgt=data.X_tgt)
+
+
+def _run_record(method: str, seed: int, config: ReproductionConfig, n_members: int) -> dict:
+    return {
+        "method": method,
+        "seed": seed,
+        "members_trained_together": n_members,
+        "settings": _run_settings(config, method),
+    }
+
+
+def _save_failed_run(runs_dir: Path, method: str, seed: int, config, n_members: int, error: str) -> dict:
+    """Store a run whose training diverged: its ``result.json`` says why, and the table counts it."""
+    result = {**_run_record(method, seed, config, n_members), "failed": error}
+    run_dir = _run_dir(runs_dir, method, seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(run_dir / "result.json") as temporary:
+        temporary.write_text(json.dumps(result, indent=1))
+    return result
 
 
 def _predict_members(model, X: np.ndarray, domain: str) -> np.ndarray:
@@ -531,11 +555,21 @@ def summarise(runs: list[dict], methods) -> dict:
     """Mean and standard deviation over seeds of R^2 per method and domain, and the gap closed."""
     summary = {}
     for method in methods:
-        scores = {d: [r["r2"][d] for r in runs if r["method"] == method] for d in ("source", "target")}
-        summary[method] = {d: {"mean": float(np.mean(v)), "std": float(np.std(v))} for d, v in scores.items()}
+        mine = [r for r in runs if r["method"] == method]
+        finished = [r for r in mine if "failed" not in r]
+        summary[method] = {d: _mean_std([r["r2"][d] for r in finished]) for d in ("source", "target")}
+        summary[method]["failed"] = len(mine) - len(finished)
     if "none" in summary and "oracle" in summary:
         floor, ceiling = summary["none"]["target"]["mean"], summary["oracle"]["target"]["mean"]
         for method in summary:
-            gain = summary[method]["target"]["mean"] - floor
-            summary[method]["gap_closed"] = float(gain / (ceiling - floor)) if ceiling > floor else None
+            gain = summary[method]["target"]["mean"]
+            known = None not in (floor, ceiling, gain) and ceiling > floor
+            summary[method]["gap_closed"] = float((gain - floor) / (ceiling - floor)) if known else None
     return summary
+
+
+def _mean_std(values: list[float]) -> dict:
+    """Mean and standard deviation, or None for both when no run finished."""
+    if not values:
+        return {"mean": None, "std": None}
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}

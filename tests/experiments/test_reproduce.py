@@ -148,6 +148,35 @@ def test_the_printed_duration_counts_only_the_runs_left(tiny_run, capsys):
     assert "(1 of 3 training runs left)" in capsys.readouterr().out
 
 
+def test_a_diverging_run_is_recorded_and_reported_not_fatal(tiny_run, tmp_path):
+    out, _ = tiny_run
+    options = dict(out=tmp_path, cache_dir=out / "cache", lr=1e12, **tiny(methods=("mmd",), epochs=4))
+    result = reproduce(**options)
+    assert result.n_trained == 2
+    assert result.summary["mmd"]["failed"] == 2 and result.summary["mmd"]["target"]["mean"] is None
+    stored = json.loads((tmp_path / "runs" / "mmd-seed1" / "result.json").read_text())
+    assert "non-finite loss" in stored["failed"]
+    table = (tmp_path / "table1.md").read_text()
+    assert "| MMD (2 of 2 seeds diverged) | - | - |" in table
+    assert "MMD, seed 0: MMDRegressor at epoch" in table
+    assert reproduce(**options).n_trained == 0  # recorded, not retried
+
+
+def test_the_summary_leaves_diverged_runs_out_and_counts_them():
+    from sklens.experiments.reproduce import summarise
+
+    runs = [
+        {"method": "none", "seed": 0, "r2": {"source": 0.9, "target": 0.5}},
+        {"method": "oracle", "seed": 0, "r2": {"source": 0.9, "target": 0.9}},
+        {"method": "mmd", "seed": 0, "r2": {"source": 0.9, "target": 0.8}},
+        {"method": "mmd", "seed": 1, "failed": "NonFiniteLossError"},
+    ]
+    summary = summarise(runs, ("none", "mmd", "oracle"))
+    assert summary["mmd"]["target"] == {"mean": 0.8, "std": 0.0}
+    assert summary["mmd"]["failed"] == 1 and summary["none"]["failed"] == 0
+    assert summary["mmd"]["gap_closed"] == pytest.approx(0.75)
+
+
 def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):
     out, first = tiny_run
     options = {k: v for k, v in tiny().items() if k != "n_jobs"}
