@@ -117,8 +117,8 @@ def test_rerun_skips_finished_runs(tiny_run):
 def test_a_rerun_with_other_settings_is_refused_before_any_simulation(tiny_run, tmp_path):
     out, _ = tiny_run
     cache = tmp_path / "cache"
-    with pytest.raises(ValueError, match=r"none-seed0.*lr: 6e-05 there, 0.001 now"):
-        reproduce(out=out, cache_dir=cache, lr=1e-3, **tiny())
+    with pytest.raises(ValueError, match=r"none-seed0.*lr: 0.001 there, 0.0003 now"):
+        reproduce(out=out, cache_dir=cache, lr=3e-4, **tiny())
     with pytest.raises(ValueError, match=r"mmd-seed0.*bandwidth: 'mean' there, 'median' now"):
         reproduce(out=out, cache_dir=cache, mmd_bandwidth="median", **tiny(methods=("mmd",)))
     with pytest.raises(ValueError, match=r"scaling: 'per-domain' there, 'asinh' now"):
@@ -290,7 +290,7 @@ def test_every_method_has_learning_rates_an_image_rate_and_an_estimator():
     config = resolve_config(methods=("rsd", "daregram"))
     for method, cls in (("rsd", RSDRegressor), ("daregram", DAREGRAMRegressor)):
         model = make_estimator(method, config, seed=0, device="cpu")
-        assert type(model) is cls and model.lr == 6e-5 and model.batch_size == config.batch_size
+        assert type(model) is cls and model.lr == config.lr[method] and model.batch_size == config.batch_size
     assert make_estimator("rsd", config, seed=0, device="cpu").lambda_da == config.lambda_rsd == 0.1
 
 
