@@ -48,7 +48,9 @@ def test_ensemble_members_give_the_separate_runs_results(tiny_run, tmp_path):
         assert (a["method"], a["seed"]) == (b["method"], b["seed"])
         assert a["members_trained_together"] == 2 and b["members_trained_together"] == 1
         for domain in ("source", "target"):
-            assert a["r2"][domain] == pytest.approx(b["r2"][domain], abs=1e-4)
+            # equal up to rounding (grouped against plain convolutions), which the preset's lr 1e-3
+            # amplifies on this one-epoch model (R² ~ -7); a member with another seed is O(1) apart
+            assert a["r2"][domain] == pytest.approx(b["r2"][domain], rel=1e-3, abs=1e-4)
 
 
 def test_results_json_has_every_method_and_domain(tiny_run):
