@@ -12,6 +12,8 @@ import json
 import warnings
 from pathlib import Path
 
+from sklens._atomic import atomic_write
+
 # Estimator parameters that a run's folder and result record themselves, or that do not change what
 # is learnt.
 _NOT_SETTINGS = frozenset({"random_state", "device", "n_members", "verbose"})
@@ -55,3 +57,13 @@ def read_finished_run(run_dir: Path, settings: dict) -> dict | None:
             "Give another output directory, or delete that folder to train the run again."
         )
     return result
+
+
+def write_finished_run(run_dir: Path, result: dict) -> dict:
+    """Write ``result.json``, atomically and after everything else of the run: it marks the run
+    finished. Returns ``result`` as `read_finished_run` will read it back (through JSON)."""
+    text = json.dumps(result, indent=1)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(run_dir / "result.json") as temporary:
+        temporary.write_text(text)
+    return json.loads(text)

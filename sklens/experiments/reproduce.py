@@ -24,7 +24,7 @@ from sklens._atomic import atomic_write
 from sklens._optional import check_extras
 from sklens._validation import check_n_jobs, resolve_device
 from sklens.exceptions import NonFiniteLossError
-from sklens.experiments._runs import read_finished_run, run_settings
+from sklens.experiments._runs import read_finished_run, run_settings, write_finished_run
 from sklens.experiments.paper_config import (
     METHOD_LABELS,
     MMD_BANDWIDTHS,
@@ -468,21 +468,23 @@ def _train_and_evaluate(method, seeds, config, data, runs_dir: Path, device: str
 
     torch.set_num_threads(threads)
     model = make_estimator(method, config, seeds[0], device, n_members=len(seeds))
+    settings = _run_settings(config, method)
+    records = [_run_record(method, seed, len(seeds), settings) for seed in seeds]
     start = time.perf_counter()
     try:
         _fit(model, method, config, data)
     except NonFiniteLossError as exc:  # a diverged run is a result too: recorded, not retried
-        return [_save_failed_run(runs_dir, method, seed, config, len(seeds), str(exc)) for seed in seeds]
+        return [_save_failed_run(runs_dir, record, str(exc)) for record in records]
     seconds = time.perf_counter() - start
     members = {domain: (y, _predict_members(model, X, domain)) for domain, (X, y) in data.test.items()}
     ensemble = len(seeds) > 1
     if ensemble:
         _save_model(_ensemble_dir(runs_dir, method, seeds), model)
     results = []
-    for k, seed in enumerate(seeds):
+    for k, (seed, record) in enumerate(zip(seeds, records, strict=True)):
         predictions = {domain: (y, p[k]) for domain, (y, p) in members.items()}
         result = {
-            **_run_record(method, seed, config, len(seeds)),
+            **record,
             "train_seconds": seconds,
             "r2": {d: float(r2_score(y, p)) for d, (y, p) in predictions.items()},
             "residual_by_bin": {d: binned_fractional_residual(y, p) for d, (y, p) in predictions.items()},
@@ -502,23 +504,15 @@ def _fit(model, method: str, config: ReproductionConfig, data: Bunch) -> None:
         model.fit(data.X_src, data.y_src, X_tgt=data.X_tgt)
 
 
-def _run_record(method: str, seed: int, config: ReproductionConfig, n_members: int) -> dict:
-    return {
-        "method": method,
-        "seed": seed,
-        "members_trained_together": n_members,
-        "settings": _run_settings(config, method),
-    }
+def _run_record(method: str, seed: int, n_members: int, settings: dict) -> dict:
+    return {"method": method, "seed": seed, "members_trained_together": n_members, "settings": settings}
 
 
-def _save_failed_run(runs_dir: Path, method: str, seed: int, config, n_members: int, error: str) -> dict:
+def _save_failed_run(runs_dir: Path, record: dict, error: str) -> dict:
     """Store a run whose training diverged: its ``result.json`` says why, and the table counts it."""
-    result = {**_run_record(method, seed, config, n_members), "failed": error}
-    run_dir = _run_dir(runs_dir, method, seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_write(run_dir / "result.json") as temporary:
-        temporary.write_text(json.dumps(result, indent=1))
-    return result
+    return write_finished_run(
+        _run_dir(runs_dir, record["method"], record["seed"]), {**record, "failed": error}
+    )
 
 
 def _predict_members(model, X: np.ndarray, domain: str) -> np.ndarray:
@@ -547,8 +541,7 @@ def _save_run(run_dir: Path, model, predictions: dict, result: dict, *, pickle_m
     history = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in model.history]
     with atomic_write(run_dir / "history.json") as temporary:
         temporary.write_text(json.dumps(history, indent=1))
-    with atomic_write(run_dir / "result.json") as temporary:
-        temporary.write_text(json.dumps(result, indent=1))
+    write_finished_run(run_dir, result)
 
 
 def summarise(runs: list[dict], methods) -> dict:

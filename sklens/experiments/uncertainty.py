@@ -24,7 +24,7 @@ from sklearn.utils import Bunch
 from sklens._atomic import atomic_write
 from sklens._optional import check_extras
 from sklens._validation import resolve_device
-from sklens.experiments._runs import read_finished_run, run_settings
+from sklens.experiments._runs import read_finished_run, run_settings, write_finished_run
 from sklens.experiments.paper_config import METHOD_LABELS
 from sklens.experiments.reproduce import _load_scaled_domains, _prepare_output, _save_model
 from sklens.metrics import CalibrationCurve
@@ -190,11 +190,9 @@ def _run_settings(config: UncertaintyConfig, method: str, head: str) -> dict:
 
 
 def _stored_runs(config: UncertaintyConfig, runs_dir: Path) -> dict[tuple[str, str, int], dict | None]:
+    settings = {(m, h): _run_settings(config, m, h) for m in config.methods for h in config.heads}
     tasks = [(m, h, s) for s in range(config.seeds) for m in config.methods for h in config.heads]
-    return {
-        (m, h, s): read_finished_run(_run_dir(runs_dir, m, h, s), _run_settings(config, m, h))
-        for m, h, s in tasks
-    }
+    return {(m, h, s): read_finished_run(_run_dir(runs_dir, m, h, s), settings[m, h]) for m, h, s in tasks}
 
 
 def _run_all(
@@ -234,9 +232,7 @@ def _train_and_evaluate(method, head, seed, config, data, run_dir: Path, device:
         "scores": scores,
     }
     _save_model(run_dir, model)
-    with atomic_write(run_dir / "result.json") as temporary:  # written last: it marks a finished run
-        temporary.write_text(json.dumps(result, indent=1))
-    return json.loads((run_dir / "result.json").read_text())  # as a resumed run reads it
+    return write_finished_run(run_dir, result)
 
 
 def evaluate_posterior(model, X: np.ndarray, y: np.ndarray, head: str, seed: int, names) -> dict:
