@@ -175,6 +175,8 @@ def _uncertainty(args: argparse.Namespace) -> int:
         heads=args.heads,
         targets=args.targets,
         members=args.members,
+        lr=args.lr,
+        domain_batchnorm=args.domain_batchnorm,
     )
     return _print_report(result.paths)
 
@@ -207,6 +209,14 @@ def _add_uncertainty(subparsers) -> None:
     )
     parser.add_argument(
         "--members", type=int, help="members of each run's deep ensemble, trained in one pass (default 1)"
+    )
+    parser.add_argument(
+        "--lr", type=float, help=f"Adam's learning rate of every run (default {defaults.lr:g})"
+    )
+    parser.add_argument(
+        "--domain-batchnorm",
+        action="store_true",
+        help="domain-specific BatchNorm statistics for every method, each test set predicted with its own",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-uncertainty", metavar="DIR", help="output directory")

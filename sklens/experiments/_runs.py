@@ -67,3 +67,11 @@ def write_finished_run(run_dir: Path, result: dict) -> dict:
     with atomic_write(run_dir / "result.json") as temporary:
         temporary.write_text(text)
     return json.loads(text)
+
+
+def use_domain_statistics(model, domain: str):
+    """``model``, set to predict with ``domain``'s BatchNorm statistics where it keeps each domain's
+    apart (``domain_batchnorm``); each test set of an experiment is predicted with its own."""
+    if model.domain_batchnorm:
+        model.set_params(predict_domain=domain)
+    return model

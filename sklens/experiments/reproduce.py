@@ -24,7 +24,12 @@ from sklens._atomic import atomic_write
 from sklens._optional import check_extras
 from sklens._validation import check_n_jobs, resolve_device
 from sklens.exceptions import NonFiniteLossError
-from sklens.experiments._runs import read_finished_run, run_settings, write_finished_run
+from sklens.experiments._runs import (
+    read_finished_run,
+    run_settings,
+    use_domain_statistics,
+    write_finished_run,
+)
 from sklens.experiments.paper_config import (
     METHOD_LABELS,
     MMD_BANDWIDTHS,
@@ -516,11 +521,8 @@ def _save_failed_run(runs_dir: Path, record: dict, error: str) -> dict:
 
 
 def _predict_members(model, X: np.ndarray, domain: str) -> np.ndarray:
-    """Each member's predictions of a test set, with its own domain's BatchNorm statistics where
-    the model keeps them apart (``domain_batchnorm``)."""
-    if model.domain_batchnorm:
-        model.set_params(predict_domain=domain)
-    return model.predict_members(X)
+    """Each member's predictions of a test set, with its own domain's BatchNorm statistics."""
+    return use_domain_statistics(model, domain).predict_members(X)
 
 
 def _save_model(run_dir: Path, model) -> None:

@@ -24,7 +24,12 @@ from sklearn.utils import Bunch
 from sklens._atomic import atomic_write
 from sklens._optional import check_extras
 from sklens._validation import resolve_device
-from sklens.experiments._runs import read_finished_run, run_settings, write_finished_run
+from sklens.experiments._runs import (
+    read_finished_run,
+    run_settings,
+    use_domain_statistics,
+    write_finished_run,
+)
 from sklens.experiments.paper_config import METHOD_LABELS
 from sklens.experiments.reproduce import _load_scaled_domains, _prepare_output, _save_model
 from sklens.metrics import CalibrationCurve
@@ -65,6 +70,10 @@ class UncertaintyConfig:
         ``s`` has the members of seeds ``s * members`` to ``s * members + members - 1``, so runs share
         none. Its predictive distribution is the members' mixture, so the spread between members
         (their disagreement, which grows under shift) adds to each head's own.
+    domain_batchnorm : bool
+        Domain-specific BatchNorm statistics in training for every method (``domain_batchnorm=True``;
+        without adaptation, the target's statistics are still estimated: AdaBN), and each test set
+        predicted with its own domain's statistics.
     """
 
     n: int = 4000
@@ -77,6 +86,7 @@ class UncertaintyConfig:
     batch_size: int = 32
     data_seed: int = 10
     members: int = 1
+    domain_batchnorm: bool = False
 
     def with_overrides(self, **overrides) -> UncertaintyConfig:
         """A copy with the given fields replaced; ``None`` values are ignored."""
@@ -99,6 +109,8 @@ def resolve_uncertainty_config(**overrides) -> UncertaintyConfig:
     for name in ("n", "epochs", "seeds", "batch_size", "members"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1; got {getattr(config, name)}.")
+    if not config.lr > 0:
+        raise ValueError(f"lr must be positive; got {config.lr}.")
     return config
 
 
@@ -170,6 +182,7 @@ def make_uncertainty_estimator(method: str, head: str, config: UncertaintyConfig
         batch_size=config.batch_size,
         random_state=seed * config.members,
         n_members=config.members,
+        domain_batchnorm=config.domain_batchnorm,
         device=device,
     )
 
@@ -214,13 +227,13 @@ def _run_all(
 def _train_and_evaluate(method, head, seed, config, data, run_dir: Path, device: str) -> dict:
     model = make_uncertainty_estimator(method, head, config, seed, device)
     start = time.perf_counter()
-    if method == "none":
+    if method == "none" and not config.domain_batchnorm:
         model.fit(data.X_src, data.y_src)
-    else:
+    else:  # with domain BatchNorm, no adaptation still estimates the target's statistics (AdaBN)
         model.fit(data.X_src, data.y_src, X_tgt=data.X_tgt)
     seconds = time.perf_counter() - start
     scores = {
-        domain: evaluate_posterior(model, X, y, head, seed, config.targets)
+        domain: evaluate_posterior(use_domain_statistics(model, domain), X, y, head, seed, config.targets)
         for domain, (X, y) in data.test.items()
     }
     result = {
@@ -298,7 +311,8 @@ def format_calibration_table(config: UncertaintyConfig, summary: dict) -> str:
         "# Several lens parameters with calibrated uncertainties (mean ± std over seeds)",
         "",
         f"{config.n} lenses per domain (70/10/20 split), {config.epochs} epochs, {config.seeds} seeds, "
-        f"{_members(config.members)}lr {config.lr:g}, batch {config.batch_size}. "
+        f"{_members(config.members)}lr {config.lr:g}, batch {config.batch_size}, "
+        f"domain BatchNorm {'on' if config.domain_batchnorm else 'off'}. "
         "Coverage: share of test lenses inside the central interval; nominal 0.68 and 0.95. "
         "NLL: mean negative log-likelihood of each parameter's marginal.",
     ]

@@ -77,6 +77,43 @@ def test_each_run_can_be_a_deep_ensemble_whose_mixture_is_measured(tiny_run, tmp
         measure_uncertainty(out=tmp_path, cache_dir=out / "cache", **options)
 
 
+def test_domain_batchnorm_reaches_every_method_and_each_test_set_uses_its_own_statistics(tiny_run, tmp_path):
+    from sklearn.metrics import r2_score
+
+    from sklens.experiments.reproduce import _load_scaled_domains
+
+    out, _ = tiny_run
+    options = {**TINY, "heads": ("gaussian",)}
+    result = measure_uncertainty(
+        out=tmp_path, cache_dir=out / "cache", domain_batchnorm=True, lr=3e-4, **options
+    )
+    data = _load_scaled_domains(
+        24,
+        data_seed=10,
+        scaling="per-domain",
+        cache_dir=out / "cache",
+        progress=False,
+        targets=["theta_E", "e1"],
+    )
+    for method in ("none", "mmd"):
+        with (tmp_path / "runs" / f"{method}-gaussian-seed0" / "model.pkl").open("rb") as stream:
+            model = pickle.load(stream)
+        assert model.domain_batchnorm and model.lr == 3e-4
+        assert model.n_target_rows_ > 0  # no adaptation too estimates the target's statistics (AdaBN)
+        run = next(r for r in result.runs if r["method"] == method)
+        for domain, other in (("source", "target"), ("target", "source")):
+            X, y = data.test[domain]
+            r2 = {
+                d: r2_score(y[:, 0], model.set_params(predict_domain=d).predict(X)[:, 0])
+                for d in (domain, other)
+            }
+            assert run["scores"][domain]["theta_E"]["r2"] == pytest.approx(r2[domain], abs=1e-6)
+            assert r2[domain] != pytest.approx(r2[other], abs=1e-6)
+    assert "domain BatchNorm on" in (tmp_path / "calibration.md").read_text()
+    with pytest.raises(ValueError, match="domain_batchnorm: True there, False now"):
+        measure_uncertainty(out=tmp_path, cache_dir=out / "cache", lr=3e-4, **options)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -85,6 +122,7 @@ def test_each_run_can_be_a_deep_ensemble_whose_mixture_is_measured(tiny_run, tmp
         (["--methods", "coral"], "unknown methods ['coral']"),
         (["--seeds", "0"], "seeds must be at least 1"),
         (["--members", "0"], "members must be at least 1"),
+        (["--lr", "0"], "lr must be positive"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_simulation(argv, message, tmp_path, capsys):
