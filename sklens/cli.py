@@ -100,7 +100,7 @@ def _print_report(paths: dict) -> int:
 
 
 def _add_reproduce(subparsers) -> None:
-    from sklens.experiments.paper_config import METHOD_LABELS, MMD_BANDWIDTHS, PRESETS, SCALINGS
+    from sklens.experiments.paper_config import METHOD_LABELS, MMD_BANDWIDTHS, PRESETS
 
     parser = subparsers.add_parser(
         "reproduce",
@@ -118,11 +118,7 @@ def _add_reproduce(subparsers) -> None:
     parser.add_argument(
         "--methods", type=lambda s: tuple(s.split(",")), help=f"comma-separated: {','.join(METHOD_LABELS)}"
     )
-    parser.add_argument(
-        "--scaling",
-        choices=SCALINGS,
-        help="per-domain pixel scaling (default), raw pixels, or asinh of the per-domain scaled pixels",
-    )
+    _add_scaling_argument(parser)
     parser.add_argument(
         "--mmd-bandwidth",
         choices=MMD_BANDWIDTHS,
@@ -161,6 +157,16 @@ def _add_reproduce(subparsers) -> None:
     parser.set_defaults(handler=_reproduce)
 
 
+def _add_scaling_argument(parser: argparse.ArgumentParser) -> None:
+    from sklens.experiments.paper_config import SCALINGS
+
+    parser.add_argument(
+        "--scaling",
+        choices=SCALINGS,
+        help="per-domain pixel scaling (default), raw pixels, or asinh of the per-domain scaled pixels",
+    )
+
+
 def _uncertainty(args: argparse.Namespace) -> int:
     from sklens.experiments.uncertainty import measure_uncertainty
 
@@ -176,6 +182,7 @@ def _uncertainty(args: argparse.Namespace) -> int:
         targets=args.targets,
         members=args.members,
         lr=args.lr,
+        scaling=args.scaling,
         domain_batchnorm=args.domain_batchnorm,
     )
     return _print_report(result.paths)
@@ -213,6 +220,7 @@ def _add_uncertainty(subparsers) -> None:
     parser.add_argument(
         "--lr", type=float, help=f"Adam's learning rate of every run (default {defaults.lr:g})"
     )
+    _add_scaling_argument(parser)
     parser.add_argument(
         "--domain-batchnorm",
         action="store_true",

@@ -30,7 +30,7 @@ from sklens.experiments._runs import (
     use_domain_statistics,
     write_finished_run,
 )
-from sklens.experiments.paper_config import METHOD_LABELS
+from sklens.experiments.paper_config import METHOD_LABELS, SCALINGS
 from sklens.experiments.reproduce import _load_scaled_domains, _prepare_output, _save_model
 from sklens.metrics import CalibrationCurve
 
@@ -70,6 +70,10 @@ class UncertaintyConfig:
         ``s`` has the members of seeds ``s * members`` to ``s * members + members - 1``, so runs share
         none. Its predictive distribution is the members' mixture, so the spread between members
         (their disagreement, which grows under shift) adds to each head's own.
+    scaling : str
+        Pixel scaling, ``'per-domain'`` (each domain divided by its training split's pixel scale),
+        ``'raw'`` or ``'asinh'`` (``arcsinh`` of the per-domain scaled pixels), as in ``sklens
+        reproduce``.
     domain_batchnorm : bool
         Domain-specific BatchNorm statistics in training for every method (``domain_batchnorm=True``;
         without adaptation, the target's statistics are still estimated: AdaBN), and each test set
@@ -86,6 +90,7 @@ class UncertaintyConfig:
     batch_size: int = 32
     data_seed: int = 10
     members: int = 1
+    scaling: str = "per-domain"
     domain_batchnorm: bool = False
 
     def with_overrides(self, **overrides) -> UncertaintyConfig:
@@ -109,6 +114,8 @@ def resolve_uncertainty_config(**overrides) -> UncertaintyConfig:
     for name in ("n", "epochs", "seeds", "batch_size", "members"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1; got {getattr(config, name)}.")
+    if config.scaling not in SCALINGS:
+        raise ValueError(f"unknown scaling {config.scaling!r}; choose one of {list(SCALINGS)}.")
     if not config.lr > 0:
         raise ValueError(f"lr must be positive; got {config.lr}.")
     return config
@@ -159,7 +166,7 @@ def measure_uncertainty(
     data = _load_scaled_domains(
         config.n,
         data_seed=config.data_seed,
-        scaling="per-domain",
+        scaling=config.scaling,
         cache_dir=Path(cache_dir) if cache_dir else out / "cache",
         progress=progress,
         targets=list(config.targets),
@@ -199,6 +206,7 @@ def _run_settings(config: UncertaintyConfig, method: str, head: str) -> dict:
         data_seed=config.data_seed,
         targets=list(config.targets),
         members=config.members,
+        scaling=config.scaling,
     )
 
 
@@ -312,7 +320,7 @@ def format_calibration_table(config: UncertaintyConfig, summary: dict) -> str:
         "",
         f"{config.n} lenses per domain (70/10/20 split), {config.epochs} epochs, {config.seeds} seeds, "
         f"{_members(config.members)}lr {config.lr:g}, batch {config.batch_size}, "
-        f"domain BatchNorm {'on' if config.domain_batchnorm else 'off'}. "
+        f"{config.scaling} scaling, domain BatchNorm {'on' if config.domain_batchnorm else 'off'}. "
         "Coverage: share of test lenses inside the central interval; nominal 0.68 and 0.95. "
         "NLL: mean negative log-likelihood of each parameter's marginal.",
     ]

@@ -77,6 +77,21 @@ def test_each_run_can_be_a_deep_ensemble_whose_mixture_is_measured(tiny_run, tmp
         measure_uncertainty(out=tmp_path, cache_dir=out / "cache", **options)
 
 
+def test_the_scaling_is_applied_and_recorded(tiny_run, tmp_path):
+    out, first = tiny_run
+    options = {**TINY, "methods": ("none",), "heads": ("gaussian",)}
+    result = measure_uncertainty(out=tmp_path, cache_dir=out / "cache", scaling="asinh", **options)
+    scores = {r["method"]: r["scores"] for r in first.runs if r["head"] == "gaussian"}
+    assert result.runs[0]["scores"] != scores["none"]  # another input, another model
+    assert result.runs[0]["settings"]["scaling"] == "asinh"
+    assert "asinh scaling" in (tmp_path / "calibration.md").read_text()
+    with pytest.raises(ValueError, match="scaling: 'asinh' there, 'per-domain' now"):
+        measure_uncertainty(out=tmp_path, cache_dir=out / "cache", **options)
+    with pytest.raises(ValueError, match="unknown scaling 'log'"):
+        measure_uncertainty(out=tmp_path / "log", cache_dir=tmp_path / "cache", scaling="log", **options)
+    assert not (tmp_path / "cache").exists()
+
+
 def test_domain_batchnorm_reaches_every_method_and_each_test_set_uses_its_own_statistics(tiny_run, tmp_path):
     from sklearn.metrics import r2_score
 
