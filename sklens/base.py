@@ -33,7 +33,7 @@ from sklens._skorch import (
     shared_tensor,
     stream_seed,
 )
-from sklens._validation import as_float_array, as_model_input, check_random_state_seed
+from sklens._validation import HEADS, as_float_array, as_model_input, check_random_state_seed
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed, target_rows
 from sklens.exceptions import NoTargetDataWarning
@@ -164,7 +164,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "domain_batchnorm": ["boolean", StrOptions({"statistics", "affine"})],
         "predict_domain": [StrOptions(set(DOMAINS))],
-        "head": [StrOptions({"point", "gaussian", "flow"})],
+        "head": [StrOptions(set(HEADS))],
         "beta": [Interval(Real, 0, 1, closed="both")],
         "flow_context": [Interval(Integral, 1, None, closed="left")],
         "flow_transforms": [Interval(Integral, 1, None, closed="left")],

@@ -70,9 +70,10 @@ def _reproduce(args: argparse.Namespace) -> int:
         domain_batchnorm=args.domain_batchnorm,
         lr=args.lr,
         data_seed=args.data_seed,
+        head=args.head,
     )
     config = resolve_config(args.preset, ensemble=args.ensemble, **overrides)
-    check_requirements()
+    check_requirements(config)
     if resolve_device(args.device) == "cpu":
         runs = remaining_runs(config, args.out)
         minutes = estimated_cpu_seconds(config, args.n_jobs, runs) / 60
@@ -100,6 +101,7 @@ def _print_report(paths: dict) -> int:
 
 
 def _add_reproduce(subparsers) -> None:
+    from sklens._validation import HEADS
     from sklens.experiments.paper_config import METHOD_LABELS, MMD_BANDWIDTHS, PRESETS
 
     parser = subparsers.add_parser(
@@ -134,6 +136,11 @@ def _add_reproduce(subparsers) -> None:
     parser.add_argument("--lr", type=float, help="one learning rate for every method (default: the preset's)")
     parser.add_argument(
         "--data-seed", type=int, help="seed of the simulated domains (default 10, the paper's): another draw"
+    )
+    parser.add_argument(
+        "--head",
+        choices=HEADS,
+        help="every method's output head (default point, the paper's); R² of the predictive mean",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")

@@ -54,6 +54,9 @@ class ReproductionConfig:
     lambda_rsd : float
         Weight of the RSD loss: 0.1, the only weight of {0.001 (the reference code's), 0.01, 0.1} that
         beat no adaptation on both seeds of the test suite's toy shift.
+    head : str
+        Every method's output head (``head``): ``point`` (the paper's), ``gaussian`` (a mean and a
+        variance, beta-NLL) or ``flow``; Table 1 scores the predictive mean.
     domain_batchnorm : bool
         Train every method but the oracle with domain-specific BatchNorm statistics
         (``domain_batchnorm=True``) and predict each test set with its own domain's statistics.
@@ -91,6 +94,7 @@ class ReproductionConfig:
     lambda_dann: float = 1.0
     lambda_rsd: float = 0.1
     mmd_bandwidth: str = "mean"
+    head: str = "point"
     domain_batchnorm: bool = False
     batch_size: int = 32
     data_seed: int = 10

@@ -22,7 +22,7 @@ from sklearn.utils import Bunch
 
 from sklens._atomic import atomic_write
 from sklens._optional import check_extras
-from sklens._validation import check_n_jobs, resolve_device
+from sklens._validation import HEADS, check_n_jobs, resolve_device
 from sklens.exceptions import NonFiniteLossError
 from sklens.experiments._runs import (
     read_finished_run,
@@ -81,6 +81,8 @@ def resolve_config(preset: str = "quick", **overrides) -> ReproductionConfig:
         raise ValueError(f"unknown methods {unknown}; choose among {list(METHOD_LABELS)}.")
     if config.scaling not in SCALINGS:
         raise ValueError(f"unknown scaling {config.scaling!r}; choose one of {list(SCALINGS)}.")
+    if config.head not in HEADS:
+        raise ValueError(f"unknown head {config.head!r}; choose one of {list(HEADS)}.")
     if config.mmd_bandwidth not in MMD_BANDWIDTHS:
         raise ValueError(
             f"unknown mmd_bandwidth {config.mmd_bandwidth!r}; choose one of {list(MMD_BANDWIDTHS)}."
@@ -97,13 +99,15 @@ def resolve_config(preset: str = "quick", **overrides) -> ReproductionConfig:
     return config
 
 
-def check_requirements() -> None:
+def check_requirements(config: ReproductionConfig | None = None) -> None:
     """Raise an ImportError saying what to install unless the extras a reproduction needs are there.
 
-    It simulates (extra ``sim``) and draws Figure 2 (extra ``plot``); checked before the first step,
-    so a long run does not fail at the end for want of matplotlib.
+    It simulates (extra ``sim``), draws Figure 2 (extra ``plot``) and, with ``head='flow'``, trains
+    flows (extra ``flow``); checked before the first step, so a long run does not fail at the end for
+    want of matplotlib.
     """
-    check_extras("sim", "plot", user="sklens reproduce")
+    flow = config is not None and config.head == "flow"
+    check_extras("sim", "plot", *(("flow",) if flow else ()), user="sklens reproduce")
 
 
 def _effective_n_jobs(n_jobs: int | None) -> int:
@@ -140,6 +144,7 @@ def reproduce(
     domain_batchnorm: bool | None = None,
     lr: float | None = None,
     data_seed: int | None = None,
+    head: str | None = None,
     device: str = "auto",
     n_jobs: int | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -178,6 +183,9 @@ def reproduce(
     data_seed : int, optional
         Seed of the simulated domains, instead of 10 (the paper's): another draw of the same
         distributions, for example to choose settings on data other than the reported table's.
+    head : str, optional
+        Every method's output head, ``'point'`` (the default, the paper's), ``'gaussian'`` or
+        ``'flow'``; R^2 is of the predictive mean.
     device : str
         ``'auto'``, ``'cpu'`` or ``'cuda'``.
     n_jobs : int, optional
@@ -223,9 +231,10 @@ def reproduce(
         domain_batchnorm=domain_batchnorm,
         lr=lr,
         data_seed=data_seed,
+        head=head,
         ensemble=ensemble,
     )
-    check_requirements()
+    check_requirements(config)
     out = _prepare_output(out)
     done = _stored_runs(config, out / "runs")  # refuses runs of other settings before simulating
     data = _load_domains(config, n_jobs, Path(cache_dir) if cache_dir else out / "cache", progress)
@@ -350,6 +359,7 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
         device=device,
         n_members=n_members,
         domain_batchnorm=config.domain_batchnorm and method != "oracle",
+        head=config.head,
     )
     if method == "dann":
         return DANNRegressor(lambda_da=config.lambda_dann, **common)

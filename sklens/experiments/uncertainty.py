@@ -23,6 +23,7 @@ from sklearn.utils import Bunch
 
 from sklens._atomic import atomic_write
 from sklens._optional import check_extras
+from sklens._validation import HEADS as ALL_HEADS
 from sklens._validation import resolve_device
 from sklens.experiments._runs import (
     read_finished_run,
@@ -34,7 +35,7 @@ from sklens.experiments.paper_config import METHOD_LABELS, SCALINGS
 from sklens.experiments.reproduce import _load_scaled_domains, _prepare_output, _save_model
 from sklens.metrics import CalibrationCurve
 
-HEADS = ("gaussian", "flow")
+HEADS = tuple(head for head in ALL_HEADS if head != "point")  # the heads with a distribution
 METHODS = ("none", "mmd", "dann")
 LEVELS = (0.68, 0.95)
 N_POSTERIOR_SAMPLES = 500

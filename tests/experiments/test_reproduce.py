@@ -8,6 +8,7 @@ import warnings
 import matplotlib.image
 import numpy as np
 import pytest
+from sklearn.metrics import r2_score
 
 from sklens.cli import main
 from sklens.exceptions import NoTargetDataWarning
@@ -278,6 +279,35 @@ def test_domain_batchnorm_and_one_learning_rate_reach_every_method_but_the_oracl
     assert models["mmd"].lr == models["oracle"].lr == 3e-4
     assert result.config.lr["mmd"] == 3e-4
     assert "domain BatchNorm on" in (tmp_path / "table1.md").read_text()
+
+
+def test_the_head_reaches_every_method_and_table1_scores_the_predictive_mean(tmp_path):
+    result = reproduce(out=tmp_path, methods=("none", "mmd"), head="gaussian", **tiny(seeds=1))
+    for method in ("none", "mmd"):
+        with (tmp_path / "runs" / f"{method}-seed0" / "model.pkl").open("rb") as stream:
+            model = pickle.load(stream)
+        assert model.head == "gaussian"
+        run = next(r for r in result.runs if r["method"] == method)
+        predictions = np.load(tmp_path / "runs" / f"{method}-seed0" / "predictions.npz")
+        assert run["settings"]["head"] == "gaussian"
+        assert run["r2"]["target"] == pytest.approx(
+            r2_score(predictions["target_true"], predictions["target_pred"])
+        )
+    assert "gaussian head" in (tmp_path / "table1.md").read_text()
+    with pytest.raises(ValueError, match="head: 'gaussian' there, 'point' now"):
+        reproduce(out=tmp_path, methods=("none", "mmd"), **tiny(seeds=1))
+    with pytest.raises(ValueError, match="unknown head 'beta'"):
+        reproduce(out=tmp_path / "other", head="beta", **tiny(seeds=1))
+    assert not (tmp_path / "other").exists()
+
+
+def test_the_flow_head_without_zuko_is_refused_before_any_simulation(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "zuko", None)  # what an install without the flow extra sees
+    assert main(["reproduce", "--out", str(tmp_path), "--head", "flow"]) == 2
+    assert "needs zuko" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
 
 
 def test_every_method_has_learning_rates_an_image_rate_and_an_estimator():
