@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -55,6 +56,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from sklens.experiments.reproduce import (
         check_requirements,
         estimated_cpu_seconds,
+        lenses_to_simulate,
         remaining_runs,
         reproduce,
         resolve_config,
@@ -76,7 +78,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     check_requirements(config)
     if resolve_device(args.device) == "cpu":
         runs = remaining_runs(config, args.out)
-        minutes = estimated_cpu_seconds(config, args.n_jobs, runs) / 60
+        cache_dir = args.cache_dir or Path(args.out) / "cache"
+        minutes = estimated_cpu_seconds(config, args.n_jobs, runs, lenses_to_simulate(config, cache_dir)) / 60
         total = config.seeds * len(config.methods)
         left = f"{len(runs)} of {total} training runs left"
         print(f"Expected duration on this CPU: about {minutes:.0f} minutes ({left}).")

@@ -118,17 +118,33 @@ def _effective_n_jobs(n_jobs: int | None) -> int:
 
 
 def estimated_cpu_seconds(
-    config: ReproductionConfig, n_jobs: int | None = None, runs: list[tuple[str, int]] | None = None
+    config: ReproductionConfig,
+    n_jobs: int | None = None,
+    runs: list[tuple[str, int]] | None = None,
+    n_simulated: int | None = None,
 ) -> float:
-    """Rough duration on a CPU from measured throughputs: simulation plus the training ``runs``
-    (``(method, seed)`` pairs; by default every run of ``config``, see `remaining_runs`)."""
+    """Rough duration on a CPU from measured throughputs: simulating ``n_simulated`` lenses (by
+    default both domains whole, see `lenses_to_simulate`) and the training ``runs`` (``(method,
+    seed)`` pairs; by default every run of ``config``, see `remaining_runs`)."""
     rates = CPU_IMAGES_PER_SECOND["ensemble" if config.ensemble else "separate"]
     train_rows = 0.7 * config.n
     if runs is None:
         runs = _all_runs(config)
     training = sum(config.epochs * train_rows / rates[method] for method, _ in runs)
-    simulation = 2 * config.n / SIMULATED_IMAGES_PER_SECOND
+    if n_simulated is None:
+        n_simulated = 2 * config.n
+    simulation = n_simulated / SIMULATED_IMAGES_PER_SECOND
     return (training + simulation) / _effective_n_jobs(n_jobs)
+
+
+def lenses_to_simulate(config: ReproductionConfig, cache_dir: str | os.PathLike) -> int:
+    """Lenses of both domains that the simulation cache in ``cache_dir`` does not hold yet."""
+    from sklens.simulation._api import PAPER_DOMAINS, uncached_lenses
+
+    return sum(
+        uncached_lenses(domain, config.n, random_state=config.data_seed, cache_dir=cache_dir)
+        for domain in PAPER_DOMAINS
+    )
 
 
 def reproduce(

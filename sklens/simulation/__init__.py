@@ -5,7 +5,7 @@ Importing this package and listing its presets need only the core install; simul
 pandas and pyyaml where they are used. See ``docs/simulation.md``.
 """
 
-from sklens.simulation._api import LENS_PARAMETERS, load_paper_domains, simulate_lenses
+from sklens.simulation._api import LENS_PARAMETERS, load_paper_domains, simulate_lenses, uncached_lenses
 from sklens.simulation._config import preset_names, preset_path
 from sklens.simulation._export import simulate_to_files
 
@@ -16,4 +16,5 @@ __all__ = [
     "preset_path",
     "simulate_lenses",
     "simulate_to_files",
+    "uncached_lenses",
 ]

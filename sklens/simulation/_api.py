@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_CHUNK_SIZE = 500
+#: The presets of the paper's source and target domains.
+PAPER_DOMAINS = ("paper-source", "paper-target")
 PAPER_SPLIT = (0.7, 0.9)  # train rows [0, 70%), test [70%, 90%), validation [90%, 100%)
 
 _MASS, _SHEAR = "PLANE_1-OBJECT_1-MASS_PROFILE_1", "PLANE_1-OBJECT_1-SHEAR_PROFILE_1"
@@ -74,6 +76,38 @@ def chunk_seed(seed: int, index: int) -> int:
 def _chunk_sizes(n: int, chunk_size: int) -> list[int]:
     sizes = [chunk_size] * (n // chunk_size)
     return sizes + [n % chunk_size] if n % chunk_size else sizes
+
+
+def _chunk_plan(directory: Path, n: int, chunk_size: int) -> tuple[list[int], list[Path]]:
+    """The size and cache file of each chunk of ``n`` lenses in a cache ``directory``."""
+    sizes = _chunk_sizes(n, chunk_size)
+    return sizes, [_cache.chunk_path(directory, i) for i in range(len(sizes))]
+
+
+def uncached_lenses(
+    config: str | os.PathLike,
+    n: int,
+    *,
+    random_state=None,
+    cache_dir: str | os.PathLike | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> int:
+    """How many of the lenses of a [`simulate_lenses`][sklens.simulation.simulate_lenses] call with these
+    arguments its cache does not hold yet: the images it would simulate. Reads nothing but the cache's
+    file names.
+
+    Examples
+    --------
+    >>> uncached_lenses("paper-source", 16, random_state=0)  # no cache: every lens
+    16
+    """
+    n = _check_positive_int(n, "n")
+    chunk_size = _check_positive_int(chunk_size, "chunk_size")
+    if cache_dir is None:
+        return n
+    key, _ = _cache.cache_key(load_config(config).text, n, resolve_seed(random_state), chunk_size)
+    sizes, paths = _chunk_plan(Path(cache_dir).expanduser() / key, n, chunk_size)
+    return sum(size for size, path in zip(sizes, paths, strict=True) if not path.exists())
 
 
 def _simulate_chunk(config: SimulationConfig, n_images: int, seed: int, path: Path) -> int:
@@ -288,8 +322,7 @@ def simulate_lenses(
         directory.mkdir(exist_ok=True)
         _cache.remove_temporaries(directory)
         _cache.write_manifest(directory, description, parsed.text)
-        sizes = _chunk_sizes(n, chunk_size)
-        paths = [_cache.chunk_path(directory, i) for i in range(len(sizes))]
+        sizes, paths = _chunk_plan(directory, n, chunk_size)
         jobs = [
             (size, chunk_seed(seed, i), path)
             for i, (size, path) in enumerate(zip(sizes, paths, strict=True))
@@ -355,8 +388,8 @@ def load_paper_domains(
     random_state: int | np.random.RandomState | None = 10,
     n_jobs: int = 1,
     cache_dir: str | os.PathLike | None = None,
-    source: str | os.PathLike = "paper-source",
-    target: str | os.PathLike = "paper-target",
+    source: str | os.PathLike = PAPER_DOMAINS[0],
+    target: str | os.PathLike = PAPER_DOMAINS[1],
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
     targets: Sequence[str] | None = None,

@@ -151,6 +151,17 @@ def test_the_printed_duration_counts_only_the_runs_left(tiny_run, capsys):
     assert "(1 of 3 training runs left)" in capsys.readouterr().out
 
 
+def test_the_printed_duration_counts_the_simulation_only_when_the_cache_lacks_it(tiny_run, tmp_path):
+    from sklens.experiments.reproduce import estimated_cpu_seconds, lenses_to_simulate, resolve_config
+
+    out, _ = tiny_run
+    config = resolve_config(n=TINY["n"])
+    assert lenses_to_simulate(config, out / "cache") == 0
+    assert lenses_to_simulate(config, tmp_path) == 2 * config.n
+    cached, uncached = (estimated_cpu_seconds(config, 1, [], n) for n in (0, 2 * config.n))
+    assert cached == 0 < uncached == estimated_cpu_seconds(config, 1, [])
+
+
 def test_a_diverging_run_is_recorded_and_reported_not_fatal(tiny_run, tmp_path):
     out, _ = tiny_run
     options = dict(out=tmp_path, cache_dir=out / "cache", lr=1e12, **tiny(methods=("mmd",), epochs=4))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sklens.simulation import load_paper_domains, preset_names, preset_path, simulate_lenses
+from sklens.simulation import load_paper_domains, preset_names, preset_path, simulate_lenses, uncached_lenses
 
 N, CHUNK, SEED = 16, 8, 3
 OPTIONS = dict(random_state=SEED, chunk_size=CHUNK, progress=False)
@@ -132,6 +132,20 @@ def test_second_call_reads_the_cache_without_simulating(tmp_path, source):
         "chunk_000001.npz",
         "manifest.json",
     ]
+
+
+def test_uncached_lenses_counts_what_a_call_would_simulate(tmp_path):
+    options = dict(random_state=SEED, chunk_size=CHUNK)
+    assert uncached_lenses("paper-source", N, cache_dir=tmp_path, **options) == N
+    assert uncached_lenses("paper-source", N, **options) == N  # no cache
+    first = simulate_lenses("paper-source", N, cache_dir=tmp_path, **OPTIONS)
+    assert uncached_lenses("paper-source", N, cache_dir=tmp_path, **options) == 0
+    (first.cache_path / "chunk_000001.npz").unlink()
+    assert uncached_lenses("paper-source", N, cache_dir=tmp_path, **options) == N - CHUNK
+    assert uncached_lenses("paper-target", N, cache_dir=tmp_path, **options) == N  # another domain
+    assert (
+        uncached_lenses("paper-source", N, cache_dir=tmp_path, random_state=SEED + 1, chunk_size=CHUNK) == N
+    )
 
 
 def test_rerun_resumes_after_an_interruption(tmp_path, source):
