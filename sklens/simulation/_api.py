@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_CHUNK_SIZE = 500
-#: The presets of the paper's source and target domains.
+#: The presets of the paper's source and target domains: `load_paper_domains`'s defaults (written out
+#: there too, so that the rendered signature shows them).
 PAPER_DOMAINS = ("paper-source", "paper-target")
 PAPER_SPLIT = (0.7, 0.9)  # train rows [0, 70%), test [70%, 90%), validation [90%, 100%)
 
@@ -388,8 +389,8 @@ def load_paper_domains(
     random_state: int | np.random.RandomState | None = 10,
     n_jobs: int = 1,
     cache_dir: str | os.PathLike | None = None,
-    source: str | os.PathLike = PAPER_DOMAINS[0],
-    target: str | os.PathLike = PAPER_DOMAINS[1],
+    source: str | os.PathLike = "paper-source",
+    target: str | os.PathLike = "paper-target",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
     targets: Sequence[str] | None = None,
