@@ -73,6 +73,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         lr=args.lr,
         data_seed=args.data_seed,
         head=args.head,
+        feature_norm=args.feature_norm,
     )
     config = resolve_config(args.preset, ensemble=args.ensemble, **overrides)
     check_requirements(config)
@@ -144,6 +145,13 @@ def _add_reproduce(subparsers) -> None:
         "--head",
         choices=HEADS,
         help="every method's output head (default point, the paper's); R² of the predictive mean",
+    )
+    parser.add_argument(
+        "--feature-norm",
+        action="store_const",
+        const=True,
+        default=None,
+        help="standardise each image's feature vector (what adaptation aligns and the head reads)",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")

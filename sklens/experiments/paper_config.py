@@ -60,6 +60,10 @@ class ReproductionConfig:
     domain_batchnorm : bool
         Train every method but the oracle with domain-specific BatchNorm statistics
         (``domain_batchnorm=True``) and predict each test set with its own domain's statistics.
+    feature_norm : bool
+        Every method's network ends its feature extractor with a
+        [`FeatureNorm`][sklens.nn.layers.FeatureNorm] (``module__feature_norm=True``): each image's
+        features standardised over the features, what the adaptation loss and the head see.
     mmd_bandwidth : str
         Base of the MMD kernels' bandwidths: the batch's mean squared distance (``mean``, the paper's)
         or its median (``median``), see [`MMDRegressor`][sklens.regression.MMDRegressor].
@@ -96,6 +100,7 @@ class ReproductionConfig:
     mmd_bandwidth: str = "mean"
     head: str = "point"
     domain_batchnorm: bool = False
+    feature_norm: bool = False
     batch_size: int = 32
     data_seed: int = 10
     ensemble: bool | None = None

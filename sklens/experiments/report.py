@@ -85,6 +85,7 @@ def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) ->
         f"{config.n} lenses per domain (70/10/20 split), {config.epochs} epochs, {config.seeds} seeds, "
         f"scaling `{config.scaling}`, batch {config.batch_size}, MMD bandwidth `{config.mmd_bandwidth}`, "
         f"domain BatchNorm {'on' if config.domain_batchnorm else 'off'}, {config.head} head, "
+        f"feature norm {'on' if config.feature_norm else 'off'}, "
         f"lr {', '.join(f'{m} {config.lr[m]:g}' for m in config.methods)}. R² pooled over each test set.",
         "",
         "| method | source R² | target R² | target gap closed | paper source | paper target |",

@@ -161,6 +161,7 @@ def reproduce(
     lr: float | None = None,
     data_seed: int | None = None,
     head: str | None = None,
+    feature_norm: bool | None = None,
     device: str = "auto",
     n_jobs: int | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -202,6 +203,9 @@ def reproduce(
     head : str, optional
         Every method's output head, ``'point'`` (the default, the paper's), ``'gaussian'`` or
         ``'flow'``; R^2 is of the predictive mean.
+    feature_norm : bool, optional
+        Standardise each image's feature vector over its features in every method's network
+        (``module__feature_norm=True``), instead of the preset's (off, the paper's network).
     device : str
         ``'auto'``, ``'cpu'`` or ``'cuda'``.
     n_jobs : int, optional
@@ -248,6 +252,7 @@ def reproduce(
         lr=lr,
         data_seed=data_seed,
         head=head,
+        feature_norm=feature_norm,
         ensemble=ensemble,
     )
     check_requirements(config)
@@ -377,6 +382,8 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
         domain_batchnorm=config.domain_batchnorm and method != "oracle",
         head=config.head,
     )
+    if config.feature_norm:  # only then, so runs stored without it keep their settings
+        common["module__feature_norm"] = True
     if method == "dann":
         return DANNRegressor(lambda_da=config.lambda_dann, **common)
     if method == "mmd":

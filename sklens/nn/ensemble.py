@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from sklens.nn.layers import FeatureNorm
 from sklens.nn.tap import tap_features
 
 __all__ = [
@@ -131,7 +132,7 @@ class _NotStackable(Exception):
     """A layer that has no vectorised form here; the networks are stacked as a MemberList instead."""
 
 
-_STATELESS = (nn.ReLU, nn.MaxPool2d, nn.Identity)  # sklens's MaxPool2d is one
+_STATELESS = (nn.ReLU, nn.MaxPool2d, nn.Identity, FeatureNorm)  # sklens's MaxPool2d is one
 
 
 def _stack_layers(layers: Sequence[nn.Module]) -> nn.Module:
@@ -240,8 +241,8 @@ def stack_networks(networks: Sequence[nn.Module], feature_layer: str, row_ndim: 
     """Stack K networks of one architecture into one module that trains them side by side.
 
     Networks with ``features`` and ``head`` sub-modules built of ``Sequential``, ``Conv2d``,
-    ``BatchNorm2d``, ``Linear``, ``ReLU``, ``MaxPool2d`` and ``Flatten`` (the sklens networks) become a
-    vectorised [`StackedNetwork`][sklens.nn.ensemble.StackedNetwork]; any other network, a
+    ``BatchNorm2d``, ``Linear``, ``ReLU``, ``MaxPool2d``, ``Flatten`` and ``FeatureNorm`` (the sklens
+    networks) become a vectorised [`StackedNetwork`][sklens.nn.ensemble.StackedNetwork]; any other network, a
     [`MemberList`][sklens.nn.ensemble.MemberList].
 
     Parameters

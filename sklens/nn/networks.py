@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sklens.nn.layers import MaxPool2d
+from sklens.nn.layers import FeatureNorm, MaxPool2d
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -52,6 +52,10 @@ class PaperCNN(nn.Module):
         Filters of the convolution blocks.
     hidden : int
         Units of the hidden linear layer of the head.
+    feature_norm : bool
+        End the feature extractor with [`FeatureNorm`][sklens.nn.layers.FeatureNorm]: each image's
+        feature vector standardised over its features, so bright images cannot reach feature norms
+        far outside the bulk's (what domain adaptation aligns and the head reads).
 
     Examples
     --------
@@ -67,6 +71,7 @@ class PaperCNN(nn.Module):
         n_outputs: int = 1,
         widths: Sequence[int] = (8, 16, 32),
         hidden: int = 128,
+        feature_norm: bool = False,
     ) -> None:
         super().__init__()
         if min(image_size) < 2 ** len(widths):
@@ -76,7 +81,9 @@ class PaperCNN(nn.Module):
             )
         channels = [in_channels, *widths]
         self.features = nn.Sequential(
-            *(conv_block(a, b) for a, b in zip(channels[:-1], channels[1:], strict=True)), nn.Flatten()
+            *(conv_block(a, b) for a, b in zip(channels[:-1], channels[1:], strict=True)),
+            nn.Flatten(),
+            *([FeatureNorm()] if feature_norm else []),
         )
         n_features = self.features(torch.zeros(1, in_channels, *image_size)).shape[1]
         self.head = mlp(n_features, [hidden], n_outputs)
@@ -98,6 +105,9 @@ class MLPRegressorNet(nn.Module):
         Number of regression targets.
     hidden : sequence of int
         Hidden layer sizes; the feature extractor's output has ``hidden[-1]`` units.
+    feature_norm : bool
+        End the feature extractor with [`FeatureNorm`][sklens.nn.layers.FeatureNorm] (as in
+        [`PaperCNN`][sklens.nn.networks.PaperCNN]).
 
     Examples
     --------
@@ -105,11 +115,18 @@ class MLPRegressorNet(nn.Module):
     torch.Size([3, 1])
     """
 
-    def __init__(self, n_inputs: int, n_outputs: int = 1, hidden: Sequence[int] = (64, 64)) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int = 1,
+        hidden: Sequence[int] = (64, 64),
+        feature_norm: bool = False,
+    ) -> None:
         super().__init__()
         if not hidden:
             raise ValueError("hidden must name at least one layer size.")
-        self.features = nn.Sequential(mlp(n_inputs, list(hidden[:-1]), hidden[-1]), nn.ReLU())
+        norm = [FeatureNorm()] if feature_norm else []
+        self.features = nn.Sequential(mlp(n_inputs, list(hidden[:-1]), hidden[-1]), nn.ReLU(), *norm)
         self.head = nn.Linear(hidden[-1], n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from sklens.cli import main
 from sklens.exceptions import NoTargetDataWarning
 from sklens.experiments.report import binned_fractional_residual, draw_figure2
 from sklens.experiments.reproduce import _save_run, reproduce, scale_pixels
+from sklens.nn.layers import FeatureNorm
 
 TINY = dict(n=24, epochs=1, seeds=2, n_jobs=1, progress=False)
 
@@ -310,6 +311,17 @@ def test_the_head_reaches_every_method_and_table1_scores_the_predictive_mean(tmp
     with pytest.raises(ValueError, match="unknown head 'beta'"):
         reproduce(out=tmp_path / "other", head="beta", **tiny(seeds=1))
     assert not (tmp_path / "other").exists()
+
+
+def test_feature_norm_reaches_every_method_and_is_part_of_a_run_s_settings(tmp_path):
+    reproduce(out=tmp_path, methods=("none", "mmd"), feature_norm=True, **tiny(seeds=1))
+    for method in ("none", "mmd"):
+        with (tmp_path / "runs" / f"{method}-seed0" / "model.pkl").open("rb") as stream:
+            model = pickle.load(stream)
+        assert isinstance(model.module_.features[-1], FeatureNorm)
+    assert "feature norm on" in (tmp_path / "table1.md").read_text()
+    with pytest.raises(ValueError, match="module__feature_norm: True there, None now"):
+        reproduce(out=tmp_path, methods=("none", "mmd"), **tiny(seeds=1))
 
 
 def test_the_flow_head_without_zuko_is_refused_before_any_simulation(tmp_path, monkeypatch, capsys):

@@ -17,8 +17,9 @@ def members(factory, k=3):
     [
         (lambda: PaperCNN(in_channels=2, image_size=(16, 16), n_outputs=2), (2, 16, 16)),
         (lambda: MLPRegressorNet(5, 2), (5,)),
+        (lambda: PaperCNN(image_size=(16, 16), feature_norm=True), (1, 16, 16)),
     ],
-    ids=["cnn", "mlp"],
+    ids=["cnn", "mlp", "cnn-feature-norm"],
 )
 @pytest.mark.parametrize("training", [True, False])
 def test_each_member_computes_what_it_computes_alone(factory, row, training):

@@ -1,7 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
-from sklens.nn.layers import GradientReversal, MaxPool2d, reverse_gradient
+from sklens.nn.layers import FeatureNorm, GradientReversal, MaxPool2d, reverse_gradient
 
 
 def test_forward_is_identity():
@@ -53,3 +54,17 @@ def test_max_pool_equals_torch_bit_for_bit_with_gradients(shape, kernel, stride,
         grads.append(xi.grad)
     assert torch.equal(outputs[0], outputs[1]) and torch.equal(grads[0], grads[1])
     assert outputs[0].is_contiguous() and grads[0].is_contiguous()
+
+
+def test_feature_norm_standardises_each_row_as_numpy_does():
+    x = torch.randn(5, 2, 12, dtype=torch.float64) * torch.tensor([1.0, 300.0]).view(1, 2, 1)
+    expected = (x.numpy() - x.numpy().mean(-1, keepdims=True)) / np.sqrt(
+        x.numpy().var(-1, keepdims=True) + 1e-5
+    )
+    np.testing.assert_allclose(FeatureNorm()(x).numpy(), expected, rtol=1e-10)
+
+
+def test_feature_norm_makes_a_brighter_copy_indistinguishable():
+    x = torch.rand(4, 800) + 0.1
+    torch.testing.assert_close(FeatureNorm()(200.0 * x), FeatureNorm()(x), atol=1e-3, rtol=1e-3)  # eps aside
+    assert not list(FeatureNorm().parameters())

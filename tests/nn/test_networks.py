@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from sklens.nn.layers import FeatureNorm
 from sklens.nn.networks import MLPRegressorNet, PaperCNN, default_network
 
 
@@ -22,3 +23,24 @@ def test_default_network_picks_cnn_for_images_and_mlp_for_tables():
 def test_too_small_images_are_refused():
     with pytest.raises(ValueError, match="too small"):
         PaperCNN(image_size=(4, 4))
+
+
+@pytest.mark.parametrize(
+    ("net", "row"),
+    [
+        (PaperCNN(image_size=(16, 16), feature_norm=True), (1, 16, 16)),
+        (MLPRegressorNet(5, feature_norm=True), (5,)),
+    ],
+    ids=["cnn", "mlp"],
+)
+def test_feature_norm_ends_the_feature_extractor_and_fixes_the_feature_norm(net, row):
+    assert isinstance(net.features[-1], FeatureNorm)
+    x = torch.randn(7, *row)
+    x[0] *= 1000.0  # a far brighter image
+    features = net.features(x)
+    expected = torch.full((7,), features.shape[1] ** 0.5)  # mean 0, variance 1 over the features
+    torch.testing.assert_close(features.norm(dim=1), expected, rtol=1e-3, atol=0)
+
+
+def test_the_paper_network_has_no_feature_norm_by_default():
+    assert not any(isinstance(m, FeatureNorm) for m in PaperCNN().modules())
