@@ -146,13 +146,7 @@ def _add_reproduce(subparsers) -> None:
         choices=HEADS,
         help="every method's output head (default point, the paper's); R² of the predictive mean",
     )
-    parser.add_argument(
-        "--feature-norm",
-        action="store_const",
-        const=True,
-        default=None,
-        help="standardise each image's feature vector (what adaptation aligns and the head reads)",
-    )
+    _add_feature_norm_argument(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")
     parser.add_argument("--n-jobs", "--jobs", type=int, help="parallel processes (default: all cores)")
@@ -185,6 +179,16 @@ def _add_scaling_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_feature_norm_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--feature-norm",
+        action="store_const",
+        const=True,
+        default=None,
+        help="standardise each image's feature vector (what adaptation aligns and the head reads)",
+    )
+
+
 def _uncertainty(args: argparse.Namespace) -> int:
     from sklens.experiments.uncertainty import measure_uncertainty
 
@@ -202,6 +206,7 @@ def _uncertainty(args: argparse.Namespace) -> int:
         lr=args.lr,
         scaling=args.scaling,
         domain_batchnorm=args.domain_batchnorm,
+        feature_norm=args.feature_norm,
     )
     return _print_report(result.paths)
 
@@ -244,6 +249,7 @@ def _add_uncertainty(subparsers) -> None:
         action="store_true",
         help="domain-specific BatchNorm statistics for every method, each test set predicted with its own",
     )
+    _add_feature_norm_argument(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-uncertainty", metavar="DIR", help="output directory")
     parser.add_argument("--cache-dir", help="simulation cache (default: OUT/cache)")

@@ -19,6 +19,12 @@ from sklens._atomic import atomic_write
 _NOT_SETTINGS = frozenset({"random_state", "device", "n_members", "verbose"})
 
 
+def network_options(feature_norm: bool) -> dict:
+    """Estimator parameters for the experiments' network options: none where every option is off,
+    so that runs stored before an option existed keep their settings."""
+    return {"module__feature_norm": True} if feature_norm else {}
+
+
 def run_settings(estimator, **data) -> dict:
     """The data's settings (``data``, JSON values) and the estimator's plain-valued parameters but
     its seed, device and member count, as JSON would give them back."""

@@ -25,6 +25,7 @@ from sklens._optional import check_extras
 from sklens._validation import HEADS, check_n_jobs, resolve_device
 from sklens.exceptions import NonFiniteLossError
 from sklens.experiments._runs import (
+    network_options,
     read_finished_run,
     run_settings,
     use_domain_statistics,
@@ -381,9 +382,8 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
         n_members=n_members,
         domain_batchnorm=config.domain_batchnorm and method != "oracle",
         head=config.head,
+        **network_options(config.feature_norm),
     )
-    if config.feature_norm:  # only then, so runs stored without it keep their settings
-        common["module__feature_norm"] = True
     if method == "dann":
         return DANNRegressor(lambda_da=config.lambda_dann, **common)
     if method == "mmd":

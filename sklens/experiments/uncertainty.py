@@ -26,6 +26,7 @@ from sklens._optional import check_extras
 from sklens._validation import HEADS as ALL_HEADS
 from sklens._validation import resolve_device
 from sklens.experiments._runs import (
+    network_options,
     read_finished_run,
     run_settings,
     use_domain_statistics,
@@ -79,6 +80,9 @@ class UncertaintyConfig:
         Domain-specific BatchNorm statistics in training for every method (``domain_batchnorm=True``;
         without adaptation, the target's statistics are still estimated: AdaBN), and each test set
         predicted with its own domain's statistics.
+    feature_norm : bool
+        Every network ends its feature extractor with a [`FeatureNorm`][sklens.nn.layers.FeatureNorm]
+        (``module__feature_norm=True``), as ``sklens reproduce --feature-norm`` does.
     """
 
     n: int = 4000
@@ -93,6 +97,7 @@ class UncertaintyConfig:
     members: int = 1
     scaling: str = "per-domain"
     domain_batchnorm: bool = False
+    feature_norm: bool = False
 
     def with_overrides(self, **overrides) -> UncertaintyConfig:
         """A copy with the given fields replaced; ``None`` values are ignored."""
@@ -192,6 +197,7 @@ def make_uncertainty_estimator(method: str, head: str, config: UncertaintyConfig
         n_members=config.members,
         domain_batchnorm=config.domain_batchnorm,
         device=device,
+        **network_options(config.feature_norm),
     )
 
 
@@ -321,7 +327,8 @@ def format_calibration_table(config: UncertaintyConfig, summary: dict) -> str:
         "",
         f"{config.n} lenses per domain (70/10/20 split), {config.epochs} epochs, {config.seeds} seeds, "
         f"{_members(config.members)}lr {config.lr:g}, batch {config.batch_size}, "
-        f"{config.scaling} scaling, domain BatchNorm {'on' if config.domain_batchnorm else 'off'}. "
+        f"{config.scaling} scaling, domain BatchNorm {'on' if config.domain_batchnorm else 'off'}, "
+        f"feature norm {'on' if config.feature_norm else 'off'}. "
         "Coverage: share of test lenses inside the central interval; nominal 0.68 and 0.95. "
         "NLL: mean negative log-likelihood of each parameter's marginal.",
     ]

@@ -313,15 +313,18 @@ def test_the_head_reaches_every_method_and_table1_scores_the_predictive_mean(tmp
     assert not (tmp_path / "other").exists()
 
 
-def test_feature_norm_reaches_every_method_and_is_part_of_a_run_s_settings(tmp_path):
-    reproduce(out=tmp_path, methods=("none", "mmd"), feature_norm=True, **tiny(seeds=1))
+def test_feature_norm_reaches_every_method_and_is_part_of_a_run_s_settings(tiny_run, tmp_path):
+    out, _ = tiny_run
+    argv = ["--n", "24", "--epochs", "1", "--seeds", "1", "--methods", "none,mmd", "--n-jobs", "1"]
+    argv += ["--cache-dir", str(out / "cache"), "--device", "cpu", "--feature-norm"]
+    assert main(["reproduce", "--out", str(tmp_path), *argv]) == 0
     for method in ("none", "mmd"):
         with (tmp_path / "runs" / f"{method}-seed0" / "model.pkl").open("rb") as stream:
             model = pickle.load(stream)
         assert isinstance(model.module_.features[-1], FeatureNorm)
     assert "feature norm on" in (tmp_path / "table1.md").read_text()
     with pytest.raises(ValueError, match="module__feature_norm: True there, None now"):
-        reproduce(out=tmp_path, methods=("none", "mmd"), **tiny(seeds=1))
+        reproduce(out=tmp_path, cache_dir=out / "cache", methods=("none", "mmd"), **tiny(seeds=1))
 
 
 def test_the_flow_head_without_zuko_is_refused_before_any_simulation(tmp_path, monkeypatch, capsys):

@@ -92,6 +92,21 @@ def test_the_scaling_is_applied_and_recorded(tiny_run, tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
+def test_feature_norm_reaches_every_network_and_is_recorded(tiny_run, tmp_path):
+    from sklens.nn.layers import FeatureNorm
+
+    out, _ = tiny_run
+    options = {**TINY, "methods": ("mmd",), "heads": ("gaussian",)}
+    assert main(["uncertainty", "--out", str(tmp_path), "--cache-dir", str(out / "cache"), "--n", "24",
+                 "--epochs", "1", "--seeds", "1", "--methods", "mmd", "--heads", "gaussian",
+                 "--targets", "theta_E,e1", "--feature-norm"]) == 0  # fmt: skip
+    with (tmp_path / "runs" / "mmd-gaussian-seed0" / "model.pkl").open("rb") as stream:
+        assert isinstance(pickle.load(stream).module_.features[-1], FeatureNorm)
+    assert "feature norm on" in (tmp_path / "calibration.md").read_text()
+    with pytest.raises(ValueError, match="module__feature_norm: True there, None now"):
+        measure_uncertainty(out=tmp_path, cache_dir=out / "cache", **options)
+
+
 def test_domain_batchnorm_reaches_every_method_and_each_test_set_uses_its_own_statistics(tiny_run, tmp_path):
     from sklearn.metrics import r2_score
 
