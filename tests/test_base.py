@@ -185,6 +185,14 @@ def test_bad_parameters_are_refused_by_name_before_any_work(cls, name, value):
         cls(**{name: value}).partial_fit(X, X.mean(axis=(1, 2, 3)))
 
 
+def test_a_feature_norm_that_is_not_a_boolean_is_refused_before_training():
+    model = MMDRegressor(max_epochs=1, module__feature_norm="no")
+    X = images(16)
+    with pytest.raises(TypeError, match="feature_norm must be True or False"):
+        model.fit(X, X.mean(axis=(1, 2, 3)), X_tgt=images(16, seed=1))
+    assert not model.initialized_
+
+
 ESTIMATORS_ON_META = {
     "CNNRegressor": lambda: CNNRegressor(max_epochs=1, device="meta"),
     "DANNRegressor": lambda: DANNRegressor(max_epochs=1, device="meta"),

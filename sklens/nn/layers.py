@@ -132,3 +132,26 @@ class FeatureNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}"
+
+
+def feature_norm_layers(feature_norm: bool) -> list[nn.Module]:
+    """The layers that end a feature extractor: ``[FeatureNorm()]`` when asked, else none.
+
+    Parameters
+    ----------
+    feature_norm : bool
+        Whether to end the feature extractor with [`FeatureNorm`][sklens.nn.layers.FeatureNorm].
+
+    Returns
+    -------
+    list of torch.nn.Module
+        The layers to append.
+
+    Examples
+    --------
+    >>> feature_norm_layers(True)
+    [FeatureNorm(eps=1e-05)]
+    """
+    if not isinstance(feature_norm, bool):
+        raise TypeError(f"feature_norm must be True or False, got {feature_norm!r}.")
+    return [FeatureNorm()] if feature_norm else []

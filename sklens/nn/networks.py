@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sklens.nn.layers import FeatureNorm, MaxPool2d
+from sklens.nn.layers import MaxPool2d, feature_norm_layers
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -83,7 +83,7 @@ class PaperCNN(nn.Module):
         self.features = nn.Sequential(
             *(conv_block(a, b) for a, b in zip(channels[:-1], channels[1:], strict=True)),
             nn.Flatten(),
-            *([FeatureNorm()] if feature_norm else []),
+            *feature_norm_layers(feature_norm),
         )
         n_features = self.features(torch.zeros(1, in_channels, *image_size)).shape[1]
         self.head = mlp(n_features, [hidden], n_outputs)
@@ -125,7 +125,7 @@ class MLPRegressorNet(nn.Module):
         super().__init__()
         if not hidden:
             raise ValueError("hidden must name at least one layer size.")
-        norm = [FeatureNorm()] if feature_norm else []
+        norm = feature_norm_layers(feature_norm)
         self.features = nn.Sequential(mlp(n_inputs, list(hidden[:-1]), hidden[-1]), nn.ReLU(), *norm)
         self.head = nn.Linear(hidden[-1], n_outputs)
 

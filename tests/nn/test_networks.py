@@ -44,3 +44,11 @@ def test_feature_norm_ends_the_feature_extractor_and_fixes_the_feature_norm(net,
 
 def test_the_paper_network_has_no_feature_norm_by_default():
     assert not any(isinstance(m, FeatureNorm) for m in PaperCNN().modules())
+
+
+@pytest.mark.parametrize(
+    "make", [lambda v: PaperCNN(feature_norm=v), lambda v: MLPRegressorNet(5, feature_norm=v)]
+)
+def test_feature_norm_that_is_not_a_boolean_is_refused(make):
+    with pytest.raises(TypeError, match="feature_norm must be True or False, got 'no'"):
+        make("no")  # a truthy string would otherwise switch it on
