@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -151,7 +152,9 @@ def feature_norm_layers(feature_norm: bool) -> list[nn.Module]:
     --------
     >>> feature_norm_layers(True)
     [FeatureNorm(eps=1e-05)]
+    >>> feature_norm_layers(np.False_)
+    []
     """
-    if not isinstance(feature_norm, bool):
+    if not isinstance(feature_norm, bool | np.bool_):
         raise TypeError(f"feature_norm must be True or False, got {feature_norm!r}.")
     return [FeatureNorm()] if feature_norm else []
