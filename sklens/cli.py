@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -53,6 +52,7 @@ def _add_simulate(subparsers) -> None:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from sklens._validation import resolve_device
+    from sklens.experiments._runs import simulation_cache_dir
     from sklens.experiments.reproduce import (
         check_requirements,
         estimated_cpu_seconds,
@@ -79,7 +79,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     check_requirements(config)
     if resolve_device(args.device) == "cpu":
         runs = remaining_runs(config, args.out)
-        cache_dir = args.cache_dir or Path(args.out) / "cache"
+        cache_dir = simulation_cache_dir(args.out, args.cache_dir)
         minutes = estimated_cpu_seconds(config, args.n_jobs, runs, lenses_to_simulate(config, cache_dir)) / 60
         total = config.seeds * len(config.methods)
         left = f"{len(runs)} of {total} training runs left"

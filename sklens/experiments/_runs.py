@@ -9,6 +9,7 @@ another configuration's runs into its table.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -17,6 +18,12 @@ from sklens._atomic import atomic_write
 # Estimator parameters that a run's folder and result record themselves, or that do not change what
 # is learnt.
 _NOT_SETTINGS = frozenset({"random_state", "device", "n_members", "verbose"})
+
+
+def simulation_cache_dir(out: str | os.PathLike, cache_dir: str | os.PathLike | None) -> Path:
+    """Where an experiment writing to ``out`` keeps its simulated lenses: ``cache_dir``, or
+    ``out/cache`` by default."""
+    return Path(cache_dir) if cache_dir else Path(out) / "cache"
 
 
 def network_options(feature_norm: bool) -> dict:

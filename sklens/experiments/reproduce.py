@@ -28,6 +28,7 @@ from sklens.experiments._runs import (
     network_options,
     read_finished_run,
     run_settings,
+    simulation_cache_dir,
     use_domain_statistics,
     write_finished_run,
 )
@@ -259,7 +260,7 @@ def reproduce(
     check_requirements(config)
     out = _prepare_output(out)
     done = _stored_runs(config, out / "runs")  # refuses runs of other settings before simulating
-    data = _load_domains(config, n_jobs, Path(cache_dir) if cache_dir else out / "cache", progress)
+    data = _load_domains(config, n_jobs, simulation_cache_dir(out, cache_dir), progress)
     runs, n_trained = _run_all(config, data, done, out / "runs", device, n_jobs, progress)
     summary = summarise(runs, config.methods)
     paths = write_report(out, config, runs, summary, data_description=_describe(data))

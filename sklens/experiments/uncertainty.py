@@ -29,6 +29,7 @@ from sklens.experiments._runs import (
     network_options,
     read_finished_run,
     run_settings,
+    simulation_cache_dir,
     use_domain_statistics,
     write_finished_run,
 )
@@ -173,7 +174,7 @@ def measure_uncertainty(
         config.n,
         data_seed=config.data_seed,
         scaling=config.scaling,
-        cache_dir=Path(cache_dir) if cache_dir else out / "cache",
+        cache_dir=simulation_cache_dir(out, cache_dir),
         progress=progress,
         targets=list(config.targets),
     )
