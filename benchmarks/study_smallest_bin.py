@@ -116,7 +116,7 @@ def run(method: str, seed: int, variant: str, data, members: int = 1) -> dict:
     return {**record, **per_estimate}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--targets", nargs="+", default=["theta_E"], help="theta_E first")
     parser.add_argument("--members", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.targets[0] != "theta_E":
         parser.error("--targets must start with theta_E, whose offsets are printed.")
     if args.variant == "flow" and (len(args.targets) > 1 or args.members > 1):
