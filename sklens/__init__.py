@@ -18,6 +18,7 @@ _LAZY = {
     "LensClassifier": "sklens.classification",
     "MMDRegressor": "sklens.regression",
     "RSDRegressor": "sklens.regression",
+    "RecalibratedRegressor": "sklens.calibration",
     "RotInvariantLensClassifier": "sklens.classification",
     "TargetData": "sklens.domains",
 }
