@@ -1,0 +1,118 @@
+"""Recalibrating the stored models of ``sklens uncertainty`` on labelled held-out lenses.
+
+For each run of an ``sklens uncertainty --out DIR`` directory (its ``runs/*/model.pkl``), prints the
+68% and 95% coverage of every parameter on the target's test split (800 lenses at the quick preset's
+size) for the model as trained, and for ``sklens.calibration.RecalibratedRegressor`` fitted on
+
+- ``source``: the source domain's labelled validation split (400 lenses), predicted with the source's
+  BatchNorm statistics: what a label-free study can do;
+- ``target-N``: the first N lenses of the target's validation split, standing for N survey lenses with
+  measured parameters (say, lens models from higher-resolution follow-up).
+
+The last line of each block is the mean over the runs. Figures are in docs/results.md
+("Recalibration"); at the quick preset's size a 3-member flow ensemble takes ~2 min per run here.
+
+    PYTHONPATH=. python benchmarks/study_recalibration.py --runs unc-dann-flow-fn \\
+        --cache-dir quick-cache --target-lenses 50 100 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sklens.calibration import RecalibratedRegressor
+from sklens.experiments._runs import use_domain_statistics
+from sklens.experiments.reproduce import domain_scales, scale_pixels
+from sklens.metrics import interval_coverage
+from sklens.simulation import load_paper_domains
+
+N_SAMPLES = 300
+LEVELS = (0.68, 0.95)
+
+
+def scaled_splits(config: dict, cache_dir: str) -> dict:
+    """Each domain's validation and test images (scaled as the experiment scales them) and labels."""
+    domains = load_paper_domains(
+        config["n"],
+        random_state=config["data_seed"],
+        cache_dir=cache_dir,
+        progress=False,
+        targets=config["targets"],
+    )
+    scales = domain_scales(domains.source.train.images, domains.target.train.images, config["scaling"])
+    return {
+        (domain, part): (
+            scale_pixels(getattr(bunch, part).images, scale, config["scaling"]),
+            getattr(bunch, part).target,
+        )
+        for (domain, bunch), scale in zip(
+            (("source", domains.source), ("target", domains.target)), scales, strict=True
+        )
+        for part in ("validation", "test")
+    }
+
+
+def target_coverage(model, splits: dict) -> np.ndarray:
+    """(levels, k) coverage of ``model``'s samples on the target's test split."""
+    X, y = splits["target", "test"]
+    return interval_coverage(y, samples=model.sample_posterior(X, N_SAMPLES, random_state=0), levels=LEVELS)
+
+
+def recalibrated(model, splits: dict, domain: str, n_lenses: int | None) -> RecalibratedRegressor:
+    """``model`` recalibrated on ``domain``'s validation split (its first ``n_lenses`` rows), then set
+    to predict with the target's BatchNorm statistics (the wrapper holds the model itself)."""
+    X, y = splits[domain, "validation"]
+    calibrated = RecalibratedRegressor(use_domain_statistics(model, domain), n_samples=N_SAMPLES)
+    calibrated.fit(X[:n_lenses], y[:n_lenses])
+    use_domain_statistics(model, "target")
+    return calibrated
+
+
+def study_run(model_path: Path, splits: dict, target_lenses: list[int]) -> dict:
+    model = use_domain_statistics(pickle.loads(model_path.read_bytes()), "target")
+    rows = {"as trained": target_coverage(model, splits)}
+    variants = [("source", "source", None)] + [(f"target-{n}", "target", n) for n in target_lenses]
+    for name, domain, n_lenses in variants:
+        calibrated = recalibrated(model, splits, domain, n_lenses)
+        rows[name] = target_coverage(calibrated, splits)
+        rows[name + " scale"] = calibrated.scale_
+    return {name: np.round(values, 3).tolist() for name, values in rows.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", required=True, help="an `sklens uncertainty --out` directory")
+    parser.add_argument("--cache-dir", required=True)
+    parser.add_argument("--target-lenses", nargs="+", type=int, default=[100, 400])
+    args = parser.parse_args(argv)
+    results = Path(args.runs) / "results.json"
+    models = sorted(Path(args.runs).glob("runs/*/model.pkl"))
+    if not results.is_file() or not models:
+        parser.error(f"{args.runs} holds no results.json and runs/*/model.pkl of `sklens uncertainty`.")
+    config = json.loads(results.read_text())["config"]
+    if min(args.target_lenses) < 20:
+        parser.error("--target-lenses: recalibration needs at least 20 labelled lenses.")
+    torch.set_num_threads(1)
+    splits = scaled_splits(config, args.cache_dir)
+    if max(args.target_lenses) > len(splits["target", "validation"][1]):
+        parser.error(
+            f"--target-lenses: the target's validation split has {len(splits['target', 'validation'][1])}."
+        )
+    studies = []
+    for path in models:
+        studies.append(study_run(path, splits, args.target_lenses))
+        print(json.dumps({"run": path.parent.name, **studies[-1]}), flush=True)
+    mean = {name: np.round(np.mean([s[name] for s in studies], axis=0), 3).tolist() for name in studies[0]}
+    print(json.dumps({"run": "mean", "parameters": config["targets"], **mean}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
