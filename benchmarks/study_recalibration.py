@@ -2,7 +2,8 @@
 
 For each run of an ``sklens uncertainty --out DIR`` directory (its ``runs/*/model.pkl``), prints the
 68% and 95% coverage of every parameter on the target's test split (800 lenses at the quick preset's
-size) for the model as trained, and for ``sklens.calibration.RecalibratedRegressor`` fitted on
+size) for the model as trained, and for ``sklens.calibration.RecalibratedRegressor`` (both methods,
+``scale`` and ``quantile``; the ``factor`` rows are the scale factors) fitted on
 
 - ``source``: the source domain's labelled validation split (400 lenses), predicted with the source's
   BatchNorm statistics: what a label-free study can do;
@@ -13,7 +14,7 @@ The last line of each block is the mean over the runs. Figures are in docs/resul
 ("Recalibration"); at the quick preset's size a 3-member flow ensemble takes ~2 min per run here.
 
     PYTHONPATH=. python benchmarks/study_recalibration.py --runs unc-dann-flow-fn \\
-        --cache-dir quick-cache --target-lenses 50 100 400
+        --cache-dir quick-cache --target-lenses 100 400
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sklens.simulation import load_paper_domains
 
 N_SAMPLES = 300
 LEVELS = (0.68, 0.95)
+METHODS = ("scale", "quantile")
 
 
 def scaled_splits(config: dict, cache_dir: str) -> dict:
@@ -64,11 +66,15 @@ def target_coverage(model, splits: dict) -> np.ndarray:
     return interval_coverage(y, samples=model.sample_posterior(X, N_SAMPLES, random_state=0), levels=LEVELS)
 
 
-def recalibrated(model, splits: dict, domain: str, n_lenses: int | None) -> RecalibratedRegressor:
+def recalibrated(
+    model, splits: dict, domain: str, n_lenses: int | None, method: str
+) -> RecalibratedRegressor:
     """``model`` recalibrated on ``domain``'s validation split (its first ``n_lenses`` rows), then set
     to predict with the target's BatchNorm statistics (the wrapper holds the model itself)."""
     X, y = splits[domain, "validation"]
-    calibrated = RecalibratedRegressor(use_domain_statistics(model, domain), n_samples=N_SAMPLES)
+    calibrated = RecalibratedRegressor(
+        use_domain_statistics(model, domain), method=method, n_samples=N_SAMPLES
+    )
     calibrated.fit(X[:n_lenses], y[:n_lenses])
     use_domain_statistics(model, "target")
     return calibrated
@@ -79,9 +85,10 @@ def study_run(model_path: Path, splits: dict, target_lenses: list[int]) -> dict:
     rows = {"as trained": target_coverage(model, splits)}
     variants = [("source", "source", None)] + [(f"target-{n}", "target", n) for n in target_lenses]
     for name, domain, n_lenses in variants:
-        calibrated = recalibrated(model, splits, domain, n_lenses)
-        rows[name] = target_coverage(calibrated, splits)
-        rows[name + " scale"] = calibrated.scale_
+        for method in METHODS:
+            calibrated = recalibrated(model, splits, domain, n_lenses, method)
+            rows[f"{name} {method}"] = target_coverage(calibrated, splits)
+        rows[f"{name} factor"] = calibrated.scale_
     return {name: np.round(values, 3).tolist() for name, values in rows.items()}
 
 
@@ -92,9 +99,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", required=True, help="an `sklens uncertainty --out` directory")
     parser.add_argument("--cache-dir", required=True)
     parser.add_argument("--target-lenses", nargs="+", type=int, default=[100, 400])
+    parser.add_argument("--only", nargs="+", help="names of the runs to study (default: every run)")
     args = parser.parse_args(argv)
     results = Path(args.runs) / "results.json"
-    models = sorted(Path(args.runs).glob("runs/*/model.pkl"))
+    models = [
+        path
+        for path in sorted(Path(args.runs).glob("runs/*/model.pkl"))
+        if args.only is None or path.parent.name in args.only
+    ]
     if not results.is_file() or not models:
         parser.error(f"{args.runs} holds no results.json and runs/*/model.pkl of `sklens uncertainty`.")
     config = json.loads(results.read_text())["config"]

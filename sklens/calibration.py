@@ -18,10 +18,12 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.isotonic import IsotonicRegression
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sklens._validation import as_float_array, check_finite
+from sklens.metrics import calibration_curve
 
 __all__ = ["RecalibratedRegressor"]
 
@@ -30,21 +32,35 @@ CALIBRATION_LEVELS = np.linspace(0.05, 0.95, 19)
 #: Candidate factors: 801 values evenly spaced in log between 1/10 and 10.
 _CANDIDATE_SCALES = np.geomspace(0.1, 10.0, 801)
 _SCALES_PER_CHUNK = 32
+#: Nominal CDF levels on which a quantile recalibration's map is tabulated.
+LEVEL_GRID = np.linspace(0.0, 1.0, 1001)
 #: Fewest labelled rows a factor is learnt from; below it the coverage estimates are mostly noise.
 MIN_CALIBRATION_ROWS = 20
 
 
 class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
-    """A fitted probabilistic regressor whose predictive spread is rescaled per parameter.
+    """A fitted probabilistic regressor whose predictive distribution is recalibrated per parameter.
 
     ``fit(X, y)`` draws ``n_samples`` samples of each row of a labelled calibration set from the
-    wrapped model and, for each parameter, chooses the factor ``c`` (between 0.1 and 10) by which
-    scaling every sample's distance from its row's mean brings the central intervals closest to
-    their nominal coverage: it minimises the mean of ``|coverage - level|`` over the levels 0.05,
-    0.10, ..., 0.95 (among equally good factors, the one closest to 1). Predictions then keep the
-    model's mean and shape: ``predict`` is the model's, ``predict(X, return_std=True)`` multiplies
-    its standard deviation by ``c``, and ``sample_posterior`` scales its samples' distances from
-    their mean by ``c`` (so correlations between parameters are kept).
+    wrapped model and learns, for each parameter, one of two maps:
+
+    - ``method='scale'`` (default): the factor ``c`` (between 0.1 and 10) by which scaling every
+      sample's distance from its row's mean brings the central intervals closest to their nominal
+      coverage: it minimises the mean of ``|coverage - level|`` over the levels 0.05, 0.10, ..., 0.95
+      (among equally good factors, the one closest to 1). The model's mean and shape are kept;
+      ``predict(X, return_std=True)`` multiplies its standard deviation by ``c``.
+    - ``method='quantile'``: that factor, then a monotone map of the scaled distribution's CDF
+      levels (Kuleshov et al. 2018): the isotonic fit of the empirical CDF of the calibration set's
+      probability integral transforms ``F(y)``, so that every level is covered as often as it says.
+      It also fixes a wrong shape (tails too heavy or too light) and needs more labelled rows than the
+      factor alone (a few hundred). The factor comes first because a sampled distribution has no
+      levels beyond its extreme samples: an over-confident model's ``F(y)`` piles up at 0 and 1,
+      where no map can reach. ``return_std`` is the standard deviation of ``n_samples`` recalibrated
+      samples.
+
+    ``predict`` is the model's prediction with either method, and ``sample_posterior`` maps each of
+    the model's samples within its row (distances from the mean scaled, or levels mapped), which keeps
+    each sample's rank, so the dependence between parameters is the model's.
 
     The model is not refitted: it must be fitted already (wrap it in
     ``sklearn.frozen.FrozenEstimator`` to ``clone`` this estimator without losing it). Calibration
@@ -60,8 +76,11 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         A model with ``sample_posterior(X, n_samples, random_state)`` and
         ``predict(X, return_std=True)``: an sklens regressor with ``head='gaussian'`` or
         ``head='flow'`` (any number of members), or a ``FrozenEstimator`` of one.
+    method : {'scale', 'quantile'}
+        One factor on the spread per parameter, or a monotone map of the CDF levels.
     n_samples : int
-        Samples per calibration row drawn to learn the factors (at least 2).
+        Samples per row drawn to learn the maps (and, for ``'quantile'``, to estimate
+        ``return_std``); at least 2.
     random_state : int, numpy RandomState or None
         Seeds those draws.
 
@@ -69,10 +88,14 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     ----------
     scale_ : ndarray of shape (k,)
         The factor of each parameter (> 1: the model was over-confident on the calibration set).
+    level_maps_ : ndarray of shape (k, 1001)
+        ``method='quantile'``: the recalibrated CDF level of each parameter at the scaled
+        distribution's levels ``LEVEL_GRID`` (0, 0.001, ..., 1); near the identity when the factor
+        alone calibrates.
     miscalibration_before_ : ndarray of shape (k,)
-        Mean absolute miscalibration over the levels on the calibration set, before rescaling.
+        Mean absolute miscalibration over the levels 0.05, ..., 0.95 on the calibration set, before.
     miscalibration_after_ : ndarray of shape (k,)
-        The same after rescaling (measured on the calibration set itself, so optimistic).
+        The same after recalibration (measured on the calibration set itself, so optimistic).
     n_outputs_ : int
         Number of parameters k.
 
@@ -88,12 +111,14 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["sample_posterior", "predict"])],
+        "method": [StrOptions({"scale", "quantile"})],
         "n_samples": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator, *, n_samples: int = 500, random_state=0) -> None:
+    def __init__(self, estimator, *, method: str = "scale", n_samples: int = 500, random_state=0) -> None:
         self.estimator = estimator
+        self.method = method
         self.n_samples = n_samples
         self.random_state = random_state
 
@@ -132,17 +157,16 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
                 f"calibration set of the parameters the model predicts."
             )
         samples = samples.astype(np.float64).reshape(self.n_samples, len(y), y.shape[1])
-        coverage = _coverage_by_scale(samples, y)  # (n_scales, n_levels, k)
-        miscalibration = np.abs(coverage - CALIBRATION_LEVELS[:, None]).mean(axis=1)  # (n_scales, k)
-        best = _least_change_minimiser(miscalibration)
-        self.scale_ = _CANDIDATE_SCALES[best]
-        self.miscalibration_before_ = miscalibration[np.argmin(np.abs(np.log(_CANDIDATE_SCALES)))]
-        self.miscalibration_after_ = miscalibration[best, np.arange(y.shape[1])]
         self.n_outputs_ = y.shape[1]
+        self.scale_ = _best_scales(samples, y)
+        if self.method == "quantile":  # on scaled samples, whose levels do not pile up at 0 and 1
+            self.level_maps_ = _level_maps(_scale_about_mean(samples, self.scale_), y)
+        self.miscalibration_before_ = _miscalibration(samples, y)
+        self.miscalibration_after_ = _miscalibration(self._recalibrate(samples), y)
         return self
 
     def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """The model's predictive mean, and with ``return_std`` its standard deviation times ``scale_``.
+        """The model's prediction, and with ``return_std`` the recalibrated standard deviation.
 
         Parameters
         ----------
@@ -158,14 +182,17 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         y_std : numpy.ndarray
             With ``return_std``: the standard deviation, of the same shape.
         """
-        check_is_fitted(self, "scale_")
+        check_is_fitted(self, "n_outputs_")
         if not return_std:
             return self.estimator.predict(X)
+        if self.method == "quantile":
+            std = self.sample_posterior(X, self.n_samples, random_state=self.random_state).std(axis=0)
+            return self.estimator.predict(X), std
         mean, std = self.estimator.predict(X, return_std=True)
-        return mean, std * self._scale()
+        return mean, std * (float(self.scale_[0]) if self.n_outputs_ == 1 else self.scale_)
 
     def sample_posterior(self, X, n_samples: int, random_state=None) -> np.ndarray:
-        """The model's samples with their distances from each row's sample mean scaled by ``scale_``.
+        """The model's samples, each mapped within its row (distance from the mean scaled, or level mapped).
 
         Parameters
         ----------
@@ -182,16 +209,19 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             The model's ``sample_posterior`` shape: (n_samples, n, k), or without the parameter or row
             axis as the model returns it.
         """
-        check_is_fitted(self, "scale_")
+        check_is_fitted(self, "n_outputs_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 2:
-            raise ValueError(f"n_samples must be an integer >= 2 (a spread to scale); got {n_samples!r}.")
+            raise ValueError(
+                f"n_samples must be an integer >= 2 (a spread to recalibrate); got {n_samples!r}."
+            )
         samples = np.asarray(self.estimator.sample_posterior(X, n_samples, random_state=random_state))
-        mean = samples.mean(axis=0, keepdims=True)
-        return mean + (samples - mean) * self._scale()
+        rows = samples.astype(np.float64).reshape(n_samples, -1, self.n_outputs_)
+        return self._recalibrate(rows).reshape(samples.shape)
 
-    def _scale(self) -> np.ndarray | float:
-        """``scale_`` broadcastable against any prediction: parameters are last, or there is one."""
-        return float(self.scale_[0]) if self.n_outputs_ == 1 else self.scale_
+    def _recalibrate(self, samples: np.ndarray) -> np.ndarray:
+        """Map samples of shape (n_samples, n, k) within each row and parameter."""
+        scaled = _scale_about_mean(samples, self.scale_)
+        return scaled if self.method == "scale" else _map_levels(scaled, self.level_maps_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -244,8 +274,49 @@ def _coverage_by_scale(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coverage
 
 
-def _least_change_minimiser(miscalibration: np.ndarray) -> np.ndarray:
-    """Per column, the index of the smallest value; among ties, the factor closest to 1."""
+def _scale_about_mean(samples: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    mean = samples.mean(axis=0, keepdims=True)
+    return mean + (samples - mean) * scale
+
+
+def _best_scales(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per parameter, the candidate factor of least miscalibration; among ties, the closest to 1."""
+    coverage = _coverage_by_scale(samples, y)  # (n_scales, n_levels, k)
+    miscalibration = np.abs(coverage - CALIBRATION_LEVELS[:, None]).mean(axis=1)  # (n_scales, k)
     distance_from_one = np.abs(np.log(_CANDIDATE_SCALES))[:, None]
     is_best = miscalibration <= miscalibration.min(axis=0) + 1e-12
-    return np.argmin(np.where(is_best, distance_from_one, np.inf), axis=0)
+    return _CANDIDATE_SCALES[np.argmin(np.where(is_best, distance_from_one, np.inf), axis=0)]
+
+
+def _level_maps(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per parameter, the isotonic fit of the calibration set's PIT values to their empirical CDF,
+    tabulated on ``LEVEL_GRID``: (k, len(LEVEL_GRID))."""
+    pit = (samples < y).mean(axis=0) + 0.5 * (samples == y).mean(axis=0)  # (n, k), ties split
+    empirical = np.arange(1, len(y) + 1) / len(y)
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    return np.stack(
+        [isotonic.fit(np.sort(pit[:, j]), empirical).predict(LEVEL_GRID) for j in range(y.shape[1])]
+    )
+
+
+def _map_levels(samples: np.ndarray, level_maps: np.ndarray) -> np.ndarray:
+    """Move each sample from its level u within its row to the model's quantile at ``R^-1(u)``.
+
+    ``R`` is the recalibrated CDF level (``level_maps``); the samples of a row then have the
+    recalibrated distribution, and each keeps its rank.
+    """
+    n_samples = len(samples)
+    ordered = np.sort(samples, axis=0)
+    levels = (np.argsort(np.argsort(samples, axis=0), axis=0) + 0.5) / n_samples
+    for j, level_map in enumerate(level_maps):  # strictly increasing, so that it can be inverted
+        increasing = np.maximum.accumulate(level_map) + 1e-9 * LEVEL_GRID
+        levels[..., j] = np.interp(levels[..., j], increasing, LEVEL_GRID)
+    position = levels * (n_samples - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, n_samples - 1)
+    low, high = np.take_along_axis(ordered, below, axis=0), np.take_along_axis(ordered, above, axis=0)
+    return low + (position - below) * (high - low)
+
+
+def _miscalibration(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return calibration_curve(y, samples=samples, levels=CALIBRATION_LEVELS).miscalibration

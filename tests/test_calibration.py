@@ -61,6 +61,26 @@ def test_recalibration_narrows_an_under_confident_model():
     np.testing.assert_allclose(coverage(recalibrated, X_test, y_test)[0], 0.68, atol=0.06)
 
 
+def test_the_quantile_method_also_fixes_the_shape_of_heavy_tailed_errors(quiet_model):
+    def heavy_tailed_rows(n: int, seed: int):
+        X, y = linear_rows(n, 0.0, seed)
+        return X, y + 0.4 * np.random.default_rng(seed + 10).standard_t(2, size=y.shape)
+
+    X_test, y_test = heavy_tailed_rows(3000, seed=2)
+    coverages = {}
+    for method in ("scale", "quantile"):
+        recalibrated = RecalibratedRegressor(quiet_model, method=method).fit(*heavy_tailed_rows(400, seed=1))
+        samples = recalibrated.sample_posterior(X_test, 400, random_state=0)
+        coverages[method] = interval_coverage(y_test, samples=samples, levels=(0.68, 0.95))
+    assert (coverages["scale"][1] < 0.9).all()  # one factor cannot widen the tails alone
+    np.testing.assert_allclose(coverages["quantile"], [[0.68, 0.68], [0.95, 0.95]], atol=0.04)
+    assert recalibrated.level_maps_.shape == (2, 1001)
+    assert (np.diff(recalibrated.level_maps_, axis=1) >= 0).all()
+    mean, std = recalibrated.predict(X_test[:5], return_std=True)
+    np.testing.assert_array_equal(mean, quiet_model.predict(X_test[:5]))
+    assert std.shape == (5, 2) and (std > quiet_model.predict(X_test[:5], return_std=True)[1]).all()
+
+
 def test_the_mean_is_kept_and_the_spread_scaled_by_the_factor(quiet_model):
     X, y = linear_rows(200, 0.6, seed=1)
     recalibrated = RecalibratedRegressor(quiet_model).fit(X, y)
