@@ -1,8 +1,6 @@
 """LensClassifier and RotInvariantLensClassifier: training, exact invariance, sklearn use."""
 
-import importlib.util
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,7 +31,6 @@ MODELS = {
     "group": lambda **kw: RotInvariantLensClassifier(invariance="group", **{**SMALL, **kw}),
 }
 INVARIANT = ["input", "group"]
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "lens_finding.py"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -265,10 +262,8 @@ def test_predicting_before_fit_is_refused(data):
         LensClassifier().predict_proba(data[2])
 
 
-def test_example_runs_in_fast_mode(capsys, tmp_path):
-    spec = importlib.util.spec_from_file_location("lens_finding_example", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+def test_example_runs_in_fast_mode(capsys, tmp_path, load_script):
+    example = load_script("examples/lens_finding.py")
     rows = example.main(["--fast", "--plot", str(tmp_path / "roc.png")])
     assert (tmp_path / "roc.png").stat().st_size > 0
     assert set(rows) == {"LensClassifier", "RotInvariant input C4", "RotInvariant group C4"}

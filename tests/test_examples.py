@@ -1,49 +1,39 @@
 """Every example runs in its fast mode, so examples never rot."""
 
-import importlib.util
-from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_da_regression_example_shows_the_adaptation_gain():
-    scores = load("da_regression").main(["--fast"])
+def test_da_regression_example_shows_the_adaptation_gain(load_script):
+    scores = load_script("examples/da_regression.py").main(["--fast"])
     assert scores["MMDRegressor"] > scores["CNNRegressor"]
 
 
-def test_grid_search_example_searches_the_whole_grid():
-    search = load("grid_search_pipeline").main(["--fast"])
+def test_grid_search_example_searches_the_whole_grid(load_script):
+    search = load_script("examples/grid_search_pipeline.py").main(["--fast"])
     assert len(search.cv_results_["params"]) == 4
 
 
-def test_fits_example_predicts_survey_files():
+def test_fits_example_predicts_survey_files(load_script):
     import numpy as np
 
-    assert np.isfinite(load("fits_to_predictions").main(["--fast"]))
+    assert np.isfinite(load_script("examples/fits_to_predictions.py").main(["--fast"]))
 
 
-def test_model_selection_example_selects_without_target_labels():
-    search = load("model_selection").main(["--fast"])
+def test_model_selection_example_selects_without_target_labels(load_script):
+    search = load_script("examples/model_selection.py").main(["--fast"])
     assert set(search.best_params_) == {"lambda_da", "lr"}
 
 
-def test_ensemble_example_reports_the_mean_and_a_spread_that_tracks_the_error():
-    result = load("ensemble_spread").main(["--fast"])
+def test_ensemble_example_reports_the_mean_and_a_spread_that_tracks_the_error(load_script):
+    result = load_script("examples/ensemble_spread.py").main(["--fast"])
     assert len(result["member_r2"]) == 5
     # The mean's squared error is at most the members' average one: R^2 of the mean >= their mean R^2.
     assert result["ensemble_r2"] >= sum(result["member_r2"]) / 5
     assert result["error_widest_spread"] > result["error_narrowest_spread"]
 
 
-def test_uncertainty_example_reports_intervals_and_draws_the_calibration(tmp_path):
-    results = load("uncertainty_heads").main(["--fast", "--plot", str(tmp_path / "calibration.png")])
+def test_uncertainty_example_reports_intervals_and_draws_the_calibration(tmp_path, load_script):
+    results = load_script("examples/uncertainty_heads.py").main(
+        ["--fast", "--plot", str(tmp_path / "calibration.png")]
+    )
     assert set(results) == {"no adaptation", "MMD", "MMD, recalibrated"}
     for r in results.values():
         assert r["median_std"] > 0 and 0 <= r["coverage_68"] <= r["coverage_95"] <= 1

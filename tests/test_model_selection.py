@@ -1,9 +1,6 @@
 """Label-free model selection: density ratios, the four scorers, and their use inside GridSearchCV."""
 
-import importlib.util
 import pickle
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -308,12 +305,8 @@ def test_a_model_without_features_is_refused(same_domains):
         IWVScorer()(ridge, X, y)
 
 
-def test_the_study_runs_in_fast_mode(capsys, monkeypatch):
-    path = Path(__file__).parents[1] / "benchmarks" / "study_model_selection.py"
-    spec = importlib.util.spec_from_file_location("study_model_selection", path)
-    study = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, study)  # dataclasses look their module up there
-    spec.loader.exec_module(study)
+def test_the_study_runs_in_fast_mode(capsys, load_script):
+    study = load_script("benchmarks/study_model_selection.py")
     summary = study.main(["--fast", "--data", "toy"])
     assert {row["scorer"] for row in summary} == set(study.SCORERS)
     assert all(row["gap"] >= 0 and row["selected"] <= row["best"] for row in summary)

@@ -1,21 +1,14 @@
 """benchmarks/study_recalibration.py: what it cannot study is refused before any data is loaded."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture
-def study(monkeypatch):
-    path = Path(__file__).parents[1] / "benchmarks" / "study_recalibration.py"
-    spec = importlib.util.spec_from_file_location("study_recalibration", path)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+def study(load_script):
+    return load_script("benchmarks/study_recalibration.py")
 
 
 def uncertainty_dir(tmp_path: Path) -> Path:

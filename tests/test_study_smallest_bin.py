@@ -1,20 +1,11 @@
 """benchmarks/study_smallest_bin.py: options it cannot honour are refused before any data is loaded."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 
 @pytest.fixture
-def study(monkeypatch):
-    path = Path(__file__).parents[1] / "benchmarks" / "study_smallest_bin.py"
-    spec = importlib.util.spec_from_file_location("study_smallest_bin", path)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+def study(load_script):
+    return load_script("benchmarks/study_smallest_bin.py")
 
 
 @pytest.mark.parametrize(
