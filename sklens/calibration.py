@@ -68,7 +68,9 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     removes the model's over-fitting but not the domain shift's extra error (see Results,
     "Recalibration"). With domain-specific BatchNorm, calibrate on source images with the model's
     ``predict_domain='source'``, then predict the survey with
-    ``set_params(estimator__predict_domain='target')``.
+    ``set_params(estimator__predict_domain='target')`` (for a model wrapped in ``FrozenEstimator``,
+    which refuses inner parameters, call the model's own ``set_params``: the wrapper holds the model
+    itself, not a copy).
 
     Parameters
     ----------
