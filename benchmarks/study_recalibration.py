@@ -30,49 +30,24 @@ import torch
 
 from sklens.calibration import RecalibratedRegressor
 from sklens.experiments._runs import use_domain_statistics
-from sklens.experiments.reproduce import domain_scales, scale_pixels
+from sklens.experiments.reproduce import _load_scaled_domains
 from sklens.metrics import interval_coverage
-from sklens.simulation import load_paper_domains
 
 N_SAMPLES = 300
 LEVELS = (0.68, 0.95)
 METHODS = ("scale", "quantile")
 
 
-def scaled_splits(config: dict, cache_dir: str) -> dict:
-    """Each domain's validation and test images (scaled as the experiment scales them) and labels."""
-    domains = load_paper_domains(
-        config["n"],
-        random_state=config["data_seed"],
-        cache_dir=cache_dir,
-        progress=False,
-        targets=config["targets"],
-    )
-    scales = domain_scales(domains.source.train.images, domains.target.train.images, config["scaling"])
-    return {
-        (domain, part): (
-            scale_pixels(getattr(bunch, part).images, scale, config["scaling"]),
-            getattr(bunch, part).target,
-        )
-        for (domain, bunch), scale in zip(
-            (("source", domains.source), ("target", domains.target)), scales, strict=True
-        )
-        for part in ("validation", "test")
-    }
-
-
-def target_coverage(model, splits: dict) -> np.ndarray:
+def target_coverage(model, data) -> np.ndarray:
     """(levels, k) coverage of ``model``'s samples on the target's test split."""
-    X, y = splits["target", "test"]
+    X, y = data.test["target"]
     return interval_coverage(y, samples=model.sample_posterior(X, N_SAMPLES, random_state=0), levels=LEVELS)
 
 
-def recalibrated(
-    model, splits: dict, domain: str, n_lenses: int | None, method: str
-) -> RecalibratedRegressor:
+def recalibrated(model, data, domain: str, n_lenses: int | None, method: str) -> RecalibratedRegressor:
     """``model`` recalibrated on ``domain``'s validation split (its first ``n_lenses`` rows), then set
     to predict with the target's BatchNorm statistics (the wrapper holds the model itself)."""
-    X, y = splits[domain, "validation"]
+    X, y = data.validation[domain]
     calibrated = RecalibratedRegressor(
         use_domain_statistics(model, domain), method=method, n_samples=N_SAMPLES
     )
@@ -81,14 +56,14 @@ def recalibrated(
     return calibrated
 
 
-def study_run(model_path: Path, splits: dict, target_lenses: list[int]) -> dict:
+def study_run(model_path: Path, data, target_lenses: list[int]) -> dict:
     model = use_domain_statistics(pickle.loads(model_path.read_bytes()), "target")
-    rows = {"as trained": target_coverage(model, splits)}
+    rows = {"as trained": target_coverage(model, data)}
     variants = [("source", "source", None)] + [(f"target-{n}", "target", n) for n in target_lenses]
     for name, domain, n_lenses in variants:
         for method in METHODS:
-            calibrated = recalibrated(model, splits, domain, n_lenses, method)
-            rows[f"{name} {method}"] = target_coverage(calibrated, splits)
+            calibrated = recalibrated(model, data, domain, n_lenses, method)
+            rows[f"{name} {method}"] = target_coverage(calibrated, data)
         rows[f"{name} factor"] = calibrated.scale_
     return {name: np.round(values, 3).tolist() for name, values in rows.items()}
 
@@ -114,14 +89,20 @@ def main(argv: list[str] | None = None) -> None:
     if min(args.target_lenses) < 20:
         parser.error("--target-lenses: recalibration needs at least 20 labelled lenses.")
     torch.set_num_threads(1)
-    splits = scaled_splits(config, args.cache_dir)
-    if max(args.target_lenses) > len(splits["target", "validation"][1]):
-        parser.error(
-            f"--target-lenses: the target's validation split has {len(splits['target', 'validation'][1])}."
-        )
+    data = _load_scaled_domains(
+        config["n"],
+        data_seed=config["data_seed"],
+        scaling=config["scaling"],
+        cache_dir=args.cache_dir,
+        progress=False,
+        targets=config["targets"],
+    )
+    n_validation = len(data.validation["target"][1])
+    if max(args.target_lenses) > n_validation:
+        parser.error(f"--target-lenses: the target's validation split has {n_validation}.")
     studies = []
     for path in models:
-        studies.append(study_run(path, splits, args.target_lenses))
+        studies.append(study_run(path, data, args.target_lenses))
         print(json.dumps({"run": path.parent.name, **studies[-1]}), flush=True)
     mean = {name: np.round(np.mean([s[name] for s in studies], axis=0), 3).tolist() for name in studies[0]}
     print(json.dumps({"run": "mean", "parameters": config["targets"], **mean}), flush=True)

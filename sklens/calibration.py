@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from sklens._validation import as_float_array, check_finite
-from sklens.metrics import calibration_curve
+from sklens.metrics import _sorted_quantiles, calibration_curve
 
 __all__ = ["RecalibratedRegressor"]
 
@@ -264,9 +264,9 @@ def _coverage_by_scale(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
     Scaling samples about their mean by ``c > 0`` scales their quantiles the same way (numpy's
     linear interpolation commutes with it), so the quantiles are computed once.
     """
-    mean = samples.mean(axis=0)
-    lower = np.quantile(samples, (1 - CALIBRATION_LEVELS) / 2, axis=0) - mean  # (n_levels, n, k)
-    upper = np.quantile(samples, (1 + CALIBRATION_LEVELS) / 2, axis=0) - mean
+    mean, ordered = samples.mean(axis=0), np.sort(samples, axis=0)
+    lower = _sorted_quantiles(ordered, (1 - CALIBRATION_LEVELS) / 2) - mean  # (n_levels, n, k)
+    upper = _sorted_quantiles(ordered, (1 + CALIBRATION_LEVELS) / 2) - mean
     offset = y - mean
     coverage = np.empty((len(_CANDIDATE_SCALES), len(CALIBRATION_LEVELS), y.shape[1]))
     for start in range(0, len(_CANDIDATE_SCALES), _SCALES_PER_CHUNK):  # bounds the boolean array's memory
@@ -313,11 +313,7 @@ def _map_levels(samples: np.ndarray, level_maps: np.ndarray) -> np.ndarray:
     for j, level_map in enumerate(level_maps):  # strictly increasing, so that it can be inverted
         increasing = np.maximum.accumulate(level_map) + 1e-9 * LEVEL_GRID
         levels[..., j] = np.interp(levels[..., j], increasing, LEVEL_GRID)
-    position = levels * (n_samples - 1)
-    below = np.floor(position).astype(int)
-    above = np.minimum(below + 1, n_samples - 1)
-    low, high = np.take_along_axis(ordered, below, axis=0), np.take_along_axis(ordered, above, axis=0)
-    return low + (position - below) * (high - low)
+    return _sorted_quantiles(ordered, levels)
 
 
 def _miscalibration(samples: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -198,12 +198,19 @@ def _sorted_quantiles(draws: np.ndarray, q: np.ndarray) -> np.ndarray:
     """``np.quantile(draws, q, axis=0)`` (linear interpolation) of samples sorted along axis 0.
 
     One sort serves every level: ``np.quantile`` with 198 levels takes ~15x longer on 500 x 10,000 x 5.
+    ``q`` is 1-D (the same levels for every row and parameter; the result has shape
+    ``(len(q), *draws.shape[1:])``) or has the shape of ``draws`` but along its first axis (a level per
+    row and parameter; the result has the shape of ``q``).
     """
-    position = q * (len(draws) - 1)
+    position = np.asarray(q) * (len(draws) - 1)
     below = np.floor(position).astype(int)
     above = np.minimum(below + 1, len(draws) - 1)
-    fraction = (position - below)[:, None, None]
-    return draws[below] + fraction * (draws[above] - draws[below])
+    fraction = position - below
+    if position.ndim == 1:  # whole slabs per level: plain indexing, much faster than a gather
+        fraction = fraction.reshape(-1, *[1] * (draws.ndim - 1))
+        return draws[below] + fraction * (draws[above] - draws[below])
+    low, high = np.take_along_axis(draws, below, axis=0), np.take_along_axis(draws, above, axis=0)
+    return low + fraction * (high - low)
 
 
 def _coverage(pred: _Predictive, levels: np.ndarray) -> np.ndarray:

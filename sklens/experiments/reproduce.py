@@ -317,7 +317,8 @@ def _load_scaled_domains(
     """The paper's domains (``load_paper_domains``), each scaled by its own training split's pixels.
 
     Returns the training images and targets of each domain (``X_src``, ``y_src``, ``X_tgt``,
-    ``y_tgt``), the scaled test sets (``test``: domain -> (images, target)) and the pixel ``scales``.
+    ``y_tgt``), the scaled test and validation sets (``test``, ``validation``: domain -> (images,
+    target)) and the pixel ``scales``.
     """
     from sklens.simulation import load_paper_domains
 
@@ -331,9 +332,12 @@ def _load_scaled_domains(
         y_src=domains.source.train.target,
         X_tgt=target(domains.target.train.images),
         y_tgt=domains.target.train.target,
-        test={
-            "source": (source(domains.source.test.images), domains.source.test.target),
-            "target": (target(domains.target.test.images), domains.target.test.target),
+        **{
+            part: {
+                "source": (source(domains.source[part].images), domains.source[part].target),
+                "target": (target(domains.target[part].images), domains.target[part].target),
+            }
+            for part in ("test", "validation")
         },
         scales=scales,
     )
