@@ -26,14 +26,18 @@ def test_too_small_images_are_refused():
 
 
 @pytest.mark.parametrize(
-    ("net", "row"),
+    ("make_net", "row"),
     [
-        (PaperCNN(image_size=(16, 16), feature_norm=True), (1, 16, 16)),
-        (MLPRegressorNet(5, feature_norm=True), (5,)),
+        (lambda: PaperCNN(image_size=(16, 16), feature_norm=True), (1, 16, 16)),
+        (lambda: MLPRegressorNet(5, feature_norm=True), (5,)),
     ],
     ids=["cnn", "mlp"],
 )
-def test_feature_norm_ends_the_feature_extractor_and_fixes_the_feature_norm(net, row):
+def test_feature_norm_ends_the_feature_extractor_and_fixes_the_feature_norm(make_net, row):
+    # Seeded: a row whose features barely vary has its norm lowered by FeatureNorm's eps, beyond the
+    # tolerance, for about one unseeded MLP draw in forty (the order of the tests decided which).
+    torch.manual_seed(0)
+    net = make_net()
     assert isinstance(net.features[-1], FeatureNorm)
     x = torch.randn(7, *row)
     x[0] *= 1000.0  # a far brighter image
