@@ -28,6 +28,7 @@ from sklens.nn.losses import (
 from sklens.nn.networks import DomainClassifier
 
 __all__ = [
+    "METHODS",
     "CNNRegressor",
     "DANNRegressor",
     "MMDRegressor",
@@ -421,3 +422,16 @@ class DAREGRAMRegressor(DomainAdaptiveRegressor):
 
     def make_adaptation_loss(self, n_features: int) -> nn.Module:
         return DAREGRAMLoss(self.tradeoff_angle, self.tradeoff_scale, self.threshold)
+
+
+#: Every regressor by the name the experiments, the command line, the tests and the scripts use for
+#: its method: ``'none'`` is training without adaptation (the oracle of the experiments is the same
+#: class fitted on target labels).
+METHODS: dict[str, type[DomainAdaptiveRegressor]] = {
+    "none": CNNRegressor,
+    "dann": DANNRegressor,
+    "mmd": MMDRegressor,
+    "coral": CORALRegressor,
+    "rsd": RSDRegressor,
+    "daregram": DAREGRAMRegressor,
+}
