@@ -8,7 +8,16 @@ import warnings
 DEPRECATED = "deprecated"
 
 
-def renamed(owner: str, old: str, old_value, new: str, new_value, unset=DEPRECATED):
+def renamed(
+    owner: str,
+    old: str,
+    old_value,
+    new: str,
+    new_value,
+    unset=DEPRECATED,
+    since: str = "0.2",
+    removal: str = "0.4",
+):
     """Return the value to use for ``new``: ``old_value`` (with a ``FutureWarning``) when it was set.
 
     Parameters
@@ -25,6 +34,8 @@ def renamed(owner: str, old: str, old_value, new: str, new_value, unset=DEPRECAT
         The value given under the new name.
     unset
         The value of ``old_value`` when the old name was not used.
+    since, removal : str
+        The release that renamed it, and the one that will remove the old name.
 
     Examples
     --------
@@ -34,8 +45,8 @@ def renamed(owner: str, old: str, old_value, new: str, new_value, unset=DEPRECAT
     if old_value is unset or (isinstance(old_value, str) and old_value == unset):
         return new_value
     warnings.warn(
-        f"{owner}: the parameter {old!r} was renamed {new!r} in sklens 0.2 and the old name will be "
-        f"removed in 0.4; use {new}={old_value!r}.",
+        f"{owner}: the parameter {old!r} was renamed {new!r} in sklens {since} and the old name will be "
+        f"removed in {removal}; use {new}={old_value!r}.",
         FutureWarning,
         stacklevel=3,
     )

@@ -3,11 +3,15 @@
 A new method is a loss (a torch module ``loss(features_src, features_tgt) -> scalar`` in
 [`sklens.nn.losses`][sklens.nn.losses]) and a thin subclass of
 [`DomainAdaptiveRegressor`][sklens.base.DomainAdaptiveRegressor] that returns it from
-``make_adaptation_loss``. The pieces the base class composes each live in their own module: reading
-the features in [`sklens.nn.tap`][sklens.nn.tap], the packed form and its target rows in
-[`sklens.domains`][sklens.domains], the target batches in [`sklens.nn.sampling`][sklens.nn.sampling],
-input checks in ``sklens._validation``, the finite-loss guard and DANN's schedule in
-[`sklens.callbacks`][sklens.callbacks].
+``make_adaptation_loss``. The class holds what makes a fit: building the modules
+(``initialize_module``), ``fit``/``partial_fit``, and the one training step. What it composes lives in
+its own modules: the heads in [`sklens.nn.heads`][sklens.nn.heads], the members of an ensemble in
+[`sklens.nn.ensemble`][sklens.nn.ensemble] (a single model is the ensemble of one), domain BatchNorm in
+[`sklens.nn.domain_norm`][sklens.nn.domain_norm], the target batches and the members' random streams in
+[`sklens.nn.sampling`][sklens.nn.sampling], the predictive distribution (``predict``,
+``sample_posterior``, ...) in [`sklens.predictive`][sklens.predictive], the packed form in
+[`sklens.domains`][sklens.domains], input checks in ``sklens._validation``, the finite-loss guard and
+DANN's schedule in [`sklens.callbacks`][sklens.callbacks].
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.metrics import r2_score
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from skorch import NeuralNetRegressor
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
+from skorch.exceptions import NotInitializedError
 from skorch.utils import to_tensor
 from torch import nn
 
+from sklens import __version__
 from sklens._skorch import (
     AutoDeviceMixin,
     ParameterValidationMixin,
@@ -33,16 +38,17 @@ from sklens._skorch import (
     shared_tensor,
     stream_seed,
 )
-from sklens._validation import HEADS, as_float_array, as_model_input, check_random_state_seed
+from sklens._validation import as_model_input, check_random_state_seed
 from sklens.callbacks import FiniteLossCheck
-from sklens.domains import split_packed, target_rows
+from sklens.domains import split_packed
 from sklens.exceptions import NoTargetDataWarning
 from sklens.nn.domain_norm import DOMAINS, domain_rows, use_domain_batchnorm
-from sklens.nn.ensemble import MemberLosses, stack_networks
-from sklens.nn.heads import FlowHead, GaussianHead, gaussian_moments
+from sklens.nn.ensemble import MemberLosses, forward_members, stack_networks, with_member_axis
+from sklens.nn.heads import HEADS, make_head
 from sklens.nn.networks import default_network
-from sklens.nn.sampling import MemberBatches, TargetSampler, member_random_stream
-from sklens.nn.tap import evaluation_mode, feature_dimension, tap_features
+from sklens.nn.sampling import MemberBatches, TargetSampler, member_random_stream, seeded_members
+from sklens.nn.tap import evaluation_mode, feature_dimension
+from sklens.predictive import PredictiveMixin
 
 __all__ = ["DomainAdaptiveRegressor"]
 
@@ -50,20 +56,11 @@ __all__ = ["DomainAdaptiveRegressor"]
 #: problems (docs/performance.md, "Defaults of the tabular path"): within 0.008 of R^2 of the best rate
 #: (1e-2) on each, with a third of 1e-2's seed spread on the largest.
 TABULAR_LR = 3e-3
-
-#: Samples per row from which a flow head's mean and standard deviation are estimated, drawn with
-#: seed ``FLOW_MOMENTS_SEED`` so that ``predict`` is deterministic.
-FLOW_MOMENTS_SAMPLES = 1000
-FLOW_MOMENTS_SEED = 0
-#: Rows per chunk when sampling a head, to bound the memory of (samples, rows, parameters).
-_SAMPLE_CHUNK = 256
-
-#: What a model pickled by an older sklens lacks, where the default is not its old behaviour: its y was
-#: used as given, and it has no head module (parameters it lacks otherwise get their defaults).
-_STATE_OF_OLD_PICKLES = {"target_scaling": "none", "output_head_": None}
+#: The loss terms a training step records, each also as its spread over an ensemble's members.
+LOSS_TERMS = ("task_loss", "adaptation_loss")
 
 
-class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralNetRegressor):
+class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDeviceMixin, NeuralNetRegressor):
     """Base class of the sklens regressors: a skorch regressor with a plug-in adaptation loss.
 
     Each training step takes a batch of labelled source rows and as many unlabelled target rows, passes
@@ -229,14 +226,17 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         self.flow_hidden = flow_hidden
         self.target_scaling = target_scaling
 
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_sklens_version": __version__}
+
     def __setstate__(self, state: dict) -> None:
-        # A model pickled by sklens 0.2.0 (the paper reproduction's stored models) lacks the parameters
-        # added since: it loads as the point model on y as given that it was, the others at default.
-        missing = {**type(self)().get_params(deep=False), **_STATE_OF_OLD_PICKLES}
-        for name, value in missing.items():
-            state.setdefault(name, value)
-        if state.get("initialized_") and "y_mean_" not in state:
-            state["y_mean_"], state["y_scale_"] = np.zeros(state["n_outputs_"]), np.ones(state["n_outputs_"])
+        version = state.pop("_sklens_version", "0.x")
+        if int(version.split(".")[0]) < 1:
+            raise ValueError(
+                f"this {type(self).__name__} was pickled by sklens {version}, and sklens {__version__} does "
+                "not load models pickled by 0.x releases (their heads and losses were stored otherwise): "
+                "fit the model again with this version."
+            )
         super().__setstate__(state)
 
     def _get_param_names(self):
@@ -262,72 +262,69 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
-        scoring = [
-            (name, PassthroughScoring(name=name, on_train=True))
-            for name in (
-                "task_loss",
-                "adaptation_loss",
-                "lambda_da",
-                "task_loss_spread",
-                "adaptation_loss_spread",
-            )
-        ]
+        names = (*LOSS_TERMS, "lambda_da", *(f"{term}_spread" for term in LOSS_TERMS))
+        scoring = [(name, PassthroughScoring(name=name, on_train=True)) for name in names]
         guard = [("finite_loss", FiniteLossCheck())]
         return callbacks[:-1] + scoring + guard + callbacks[-1:]
 
+    def initialize(self):
+        if not hasattr(self, "input_shape_"):
+            name = type(self).__name__
+            raise NotInitializedError(
+                f"{name} builds its network, heads and scaling of y for the data it is fitted on, so "
+                "it cannot be initialised before seeing them. To restore a fitted model, unpickle it "
+                "(pickle or joblib keep its weights, the data's shape and the scaling of y). To load "
+                "parameters saved with save_params, first fit a regressor of the same settings on the "
+                f"same training data for no epochs, `model.fit(X, y, X_tgt=X_tgt, epochs=0)`, then call "
+                "`model.load_params(f_params=..., f_output_head=...)`."
+            )
+        return super().initialize()
+
     def initialize_module(self):
-        if self.n_members > 1:
-            self._initialize_members()
-        else:
-            self.module_ = self._build_network()
-            # The network is still where it was built (skorch moves it to self.device afterwards).
-            n_features = feature_dimension(self.module_, self.feature_layer, self.input_shape_)
-            self.adaptation_loss_ = self.make_adaptation_loss(n_features)
-            head = self._make_head()
-            self.output_head_ = None if head is None else nn.ModuleList([head])
-        if self.domain_batchnorm:  # after stacking: a stacked BatchNorm splits as one layer
-            use_domain_batchnorm(self.module_, share_affine=self.domain_batchnorm != "affine")
-        return self
-
-    def _build_network(self) -> nn.Module:
-        if self.module is None:
-            return default_network(self.input_shape_, self._output_width(), **self.get_params_for("module"))
-        return self.initialized_instance(self.module, self.get_params_for("module"))
-
-    def _output_width(self) -> int:
-        """The network's output width the head reads."""
-        if self.head == "gaussian":
-            return GaussianHead.output_width(self.n_outputs_)
-        return self.flow_context if self.head == "flow" else self.n_outputs_
-
-    def _make_head(self) -> nn.Module | None:
-        """The head's module (one per member), or None for the point head, which uses ``criterion``."""
-        if self.head == "gaussian":
-            return GaussianHead(self.beta)
-        if self.head == "flow":
-            return FlowHead(self.n_outputs_, self.flow_context, self.flow_transforms, self.flow_hidden)
-        return None
-
-    def _initialize_members(self) -> None:
-        """Build each member as its own fit would, from its own seed, then stack them."""
-        if isinstance(self.module, nn.Module):
+        """Build each member's network, adaptation loss and head (in its own random stream for an
+        ensemble), stack the members, then apply domain BatchNorm to the stacked network."""
+        if isinstance(self.module, nn.Module) and self.n_members > 1:
             raise ValueError(
                 f"n_members={self.n_members} builds each member from its own seed, so module must be a "
                 "class (or None), not an instance."
             )
+        options = self._head_options()
+        width = HEADS[self.head].output_width(self.n_outputs_, **options)
         networks, losses, heads, states = [], [], [], []
-        with torch.random.fork_rng(devices=[]):
-            for seed in self.member_seeds_:
-                torch.random.default_generator.manual_seed(seed)
-                networks.append(self._build_network())
-                n_features = feature_dimension(networks[-1], self.feature_layer, self.input_shape_)
-                losses.append(self.make_adaptation_loss(n_features))
-                heads.append(self._make_head())
-                states.append(torch.get_rng_state())
+        for _ in seeded_members(self.member_seeds_, states):
+            networks.append(self._build_network(width))
+            # The network is still where it was built (skorch moves it to self.device afterwards).
+            n_features = feature_dimension(networks[-1], self.feature_layer, self.input_shape_)
+            losses.append(self.make_adaptation_loss(n_features))
+            heads.append(make_head(self.head, self.n_outputs_, **options))
+        self.member_rng_states_ = states or None
         self.module_ = stack_networks(networks, self.feature_layer, len(self.input_shape_))
         self.adaptation_loss_ = None if losses[0] is None else MemberLosses(losses)
-        self.output_head_ = None if heads[0] is None else nn.ModuleList(heads)
-        self.member_rng_states_ = states
+        self.output_head_ = nn.ModuleList(heads)
+        if self.domain_batchnorm:  # after stacking: a stacked BatchNorm splits as one layer
+            use_domain_batchnorm(self.module_, share_affine=self.domain_batchnorm != "affine")
+        return self
+
+    def _head_options(self) -> dict:
+        """What the heads are built with (each takes its own; see ``sklens.nn.heads.make_head``)."""
+        return {
+            "criterion": self.initialized_instance(self.criterion, self.get_params_for("criterion")),
+            "beta": self.beta,
+            "flow_context": self.flow_context,
+            "flow_transforms": self.flow_transforms,
+            "flow_hidden": self.flow_hidden,
+        }
+
+    def _build_network(self, width: int) -> nn.Module:
+        if self.module is None:
+            return default_network(self.input_shape_, width, **self.get_params_for("module"))
+        return self.initialized_instance(self.module, self.get_params_for("module"))
+
+    def torch_compile(self, module, name: str):
+        """``compile=True`` compiles the network (``module_``) only: the heads and the adaptation loss
+        are called through methods other than ``forward`` (``loss``, ``sample``, one member's loss),
+        which a compiled wrapper would hide."""
+        return super().torch_compile(module, name) if name == "module" else module
 
     def get_params_for_optimizer(self, prefix: str, named_parameters) -> tuple[list, dict]:
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
@@ -348,7 +345,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         X_tgt : array-like or TargetData, optional
             More unlabelled target rows, of the same per-row shape as X.
         **fit_params
-            Passed on to skorch's ``fit``.
+            Passed on to skorch's ``fit`` (``epochs=0`` builds the modules without training).
 
         Returns
         -------
@@ -405,7 +402,7 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         self.n_outputs_ = y_src.shape[1]
         self.y_ndim_ = y_ndim
         self.y_mean_, self.y_scale_ = self._target_scales(y_src)
-        self.member_seeds_ = self._member_seeds() if self.n_members > 1 else None
+        self.member_seeds_ = self._member_seeds() if self.n_members > 1 else None  # one: the fit's stream
         self.initialize()
 
     def _target_scales(self, y_src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -452,41 +449,41 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         y_src = ((y_src - self.y_mean_) / self.y_scale_).astype(np.float32)
         # Tensors on the inputs' memory: the members and the batches share it, nothing is copied.
         X_src, y_src = shared_tensor(X_src), shared_tensor(y_src)
-        X_tgt = None if X_tgt is None else shared_tensor(X_tgt)
-        if self.n_members > 1:
-            self._start_member_streams(stream)
-            seeds = [self._draw_member_seed(k) for k in range(self.n_members)]
-            self.target_sampler_ = None if X_tgt is None else [TargetSampler(X_tgt, s) for s in seeds]
-        else:
-            seed = _sampler_seed()
-            self.target_sampler_ = None if X_tgt is None else TargetSampler(X_tgt, seed)
+        if stream and self.random_state is not None and self.member_rng_states_ is not None:
+            # each member's stream seeded as seeded_torch seeds a single fit's, for a seeded resume
+            self.member_rng_states_ = [
+                torch.Generator().manual_seed(stream_seed(seed, stream)).get_state()
+                for seed in self.member_seeds_
+            ]
+        seeds = [self._draw_member_seed(k) for k in range(self.n_members)]
+        self.target_sampler_ = (
+            None if X_tgt is None else [TargetSampler(shared_tensor(X_tgt), s) for s in seeds]
+        )
         try:
             super().partial_fit(X_src, y_src, **fit_params)
         finally:
             self.target_sampler_ = None
 
-    def _start_member_streams(self, stream: int) -> None:
-        """Seed each member's stream as ``seeded_torch`` seeds a single fit's, for a seeded resume."""
-        if stream and self.random_state is not None:
-            self.member_rng_states_ = [
-                torch.Generator().manual_seed(stream_seed(seed, stream)).get_state()
-                for seed in self.member_seeds_
-            ]
-
     def _draw_member_seed(self, k: int) -> int:
+        """Member k's target sampler seed, from its stream (a single model's: the fit's)."""
         with member_random_stream(self.member_rng_states_, k):
-            return _sampler_seed()
+            return int(torch.randint(0, 2**31 - 1, (1,)))
 
     def get_iterator(self, dataset, training: bool = False):
-        if not (training and self.n_members > 1):
+        if not (training and self.member_rng_states_ is not None):
             return super().get_iterator(dataset, training=training)
-        # The training loader's settings over row indices: the members' rows are gathered at once.
+        # An ensemble: the training loader's settings over row indices, each member shuffled by its
+        # own stream, the members' rows gathered at once.
         kwargs = self.get_params_for("iterator_train")
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
         indices = self.iterator_train(range(len(dataset)), **kwargs)
-        X, y = (torch.as_tensor(part) for part in (dataset.X, dataset.y))
+        if isinstance(dataset, torch.utils.data.Subset):  # the training part of ``train_split``
+            dataset, rows = dataset.dataset, torch.as_tensor(dataset.indices)
+        else:
+            rows = slice(None)
+        X, y = (torch.as_tensor(part)[rows] for part in (dataset.X, dataset.y))
         return MemberBatches(indices, X, y, self.member_rng_states_)
 
     def _with_target_batch(self) -> bool:
@@ -496,81 +493,68 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
             self.adaptation_loss_ is not None or bool(self.domain_batchnorm)
         )
 
-    def train_step_single(self, batch, **fit_params):
-        if self.n_members > 1:
-            return self._member_step(batch)
-        Xi, yi = unpack_data(batch)
-        if not self._with_target_batch():
-            with domain_rows(self.module_, domain="source"):
-                step = super().train_step_single(batch, **fit_params)
-            self.history.record_batch("task_loss", step["loss"].item())
-            return step
-        self._set_training(True)
-        Xi = to_tensor(Xi, device=self.device)
-        n_src = len(Xi)
-        Xt = self.target_sampler_.draw(n_src).to(self.device)
-        with tap_features(self.module_, self.feature_layer) as tapped, domain_rows(self.module_, n_src):
-            y_pred = self.infer(torch.cat([Xi, Xt]), **fit_params)[:n_src]
-        terms = {"task_loss": self.get_loss(y_pred, yi, X=Xi, training=True)}
-        if self.adaptation_loss_ is not None and n_src >= getattr(self.adaptation_loss_, "min_rows", 1):
-            features = tapped[0]
-            terms["adaptation_loss"] = self.adaptation_loss_(features[:n_src], features[n_src:])
-        loss = terms["task_loss"] + self.lambda_da_ * terms.get("adaptation_loss", 0.0)
-        loss.backward()
-        for name, term in terms.items():  # the first read of a value on the host, after backward
-            self.history.record_batch(name, term.item())
-        if self.adaptation_loss_ is not None:
-            self.history.record_batch("lambda_da", self.lambda_da_)
-        return {"loss": loss, "y_pred": y_pred}
-
-    def _member_step(self, batch) -> dict:
-        """The training step of an ensemble: the members' batches side by side, one pass, each
-        member's loss on its own rows; their sum is minimised, so each member gets its own gradient."""
+    def _member_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch's inputs and targets with the member axis, (B, K, *row) and (B, K, k), on the device."""
         Xi, yi = (to_tensor(part, device=self.device) for part in unpack_data(batch))
+        return with_member_axis(Xi, self.n_members, len(self.input_shape_)), with_member_axis(
+            yi, self.n_members, 1
+        )
+
+    def train_step_single(self, batch, **fit_params):
+        """One step for every member at once: the source batch and a target batch of as many rows
+        through the network in one pass (BatchNorm sees both, unless ``domain_batchnorm`` keeps them
+        apart), each member's task loss on its source rows, plus ``lambda_da_`` times its adaptation
+        loss between its source and target features when the batch has the loss's ``min_rows``. The
+        members' sum is minimised, so each member gets its own gradient; the history records each
+        term's mean over the members and, for an ensemble, its spread."""
         self._set_training(True)
+        Xi, yi = self._member_batch(batch)
         n_src = len(Xi)
-        with_target = self._with_target_batch()
-        adapts = with_target and self.adaptation_loss_ is not None
-        if with_target:
+        if self._with_target_batch():
             Xt = torch.stack([sampler.draw(n_src) for sampler in self.target_sampler_], dim=1)
             Xi = torch.cat([Xi, Xt.to(self.device)])
         with domain_rows(self.module_, n_src):
-            features, outputs = self.module_.forward_features(Xi)
+            features, outputs = forward_members(self.module_, Xi, self.feature_layer, **fit_params)
         y_pred = outputs[:n_src]
-        terms = {
-            "task_loss": torch.stack(
-                [
-                    self.get_loss(y_pred[:, k], yi[:, k], training=True, member=k)
-                    for k in range(self.n_members)
-                ]
-            )
-        }
+        terms = {"task_loss": self._member_losses(y_pred, yi, training=True)}
+        adapts = self.adaptation_loss_ is not None and len(Xi) > n_src
         if adapts and n_src >= self.adaptation_loss_.min_rows:
             terms["adaptation_loss"] = self.adaptation_loss_(features[:n_src], features[n_src:])
         member_losses = terms["task_loss"] + self.lambda_da_ * terms.get("adaptation_loss", 0.0)
         member_losses.sum().backward()
-        for name, term in terms.items():
+        for name, term in terms.items():  # the first read of a value on the host, after backward
             values = term.detach()
             self.history.record_batch(name, values.mean().item())
-            self.history.record_batch(f"{name}_spread", values.std(unbiased=False).item())
+            if self.n_members > 1:
+                self.history.record_batch(f"{name}_spread", values.std(unbiased=False).item())
         if adapts:
             self.history.record_batch("lambda_da", self.lambda_da_)
-        return {"loss": member_losses.mean(), "y_pred": y_pred}
+        return {"loss": member_losses.mean(), "y_pred": y_pred.squeeze(1)}
 
     def validation_step(self, batch, **fit_params):
-        with domain_rows(self.module_, domain=self.predict_domain):  # the statistics predict uses
-            return super().validation_step(batch, **fit_params)
+        """The members' mean task loss on a validation batch, with ``predict_domain``'s statistics."""
+        self._set_training(False)
+        Xi, yi = self._member_batch(batch)
+        with torch.no_grad(), domain_rows(self.module_, domain=self.predict_domain):
+            _, outputs = forward_members(self.module_, Xi, self.feature_layer, **fit_params)
+            loss = self._member_losses(outputs, yi, training=False).mean()
+        return {"loss": loss, "y_pred": outputs.squeeze(1)}
+
+    def _member_losses(self, y_pred: torch.Tensor, y_true: torch.Tensor, training: bool) -> torch.Tensor:
+        """Each member's task loss, shape (K,), from (B, K, width) outputs and (B, K, k) targets."""
+        return torch.stack(
+            [
+                self.get_loss(y_pred[:, k], y_true[:, k], training=training, member=k)
+                for k in range(self.n_members)
+            ]
+        )
 
     def get_loss(self, y_pred, y_true, X=None, training: bool = False, member: int = 0):
-        """The task loss of the head: ``criterion`` for the point head, else the head's own loss.
-
-        ``member`` selects an ensemble member's head (each member of a flow ensemble has its flow).
-        """
-        if self.output_head_ is None:
-            return super().get_loss(y_pred, y_true, X=X, training=training)
+        """The task loss of member ``member``'s head: ``criterion`` for the point head, the head's own
+        likelihood loss otherwise."""
         return self.output_head_[member].loss(y_pred, to_tensor(y_true, device=self.device))
 
-    # ----------------------------------------------------------------------------------- predicting
+    # ----------------------------------------------------------------------------------- features
     @available_if(lambda self: False)
     def predict_proba(self, X):
         """Not available: a regressor has no class probabilities (skorch's raw output is ``predict``)."""
@@ -580,225 +564,6 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
-
-    def _as_model_input(self, X) -> tuple[np.ndarray, bool]:
-        self.check_is_fitted()
-        return as_model_input(X, self.input_shape_, type(self).__name__)
-
-    def predict(self, X, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Predict the parameters of ``X``: the predictive mean (the members' mean for an ensemble).
-
-        The point head's prediction, the gaussian head's mean, or the flow's posterior mean, estimated
-        from ``FLOW_MOMENTS_SAMPLES`` (1000) samples per row drawn with a fixed seed (so ``predict``
-        is deterministic); in the units of the ``y`` the model was fitted on.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, C, H, W), (n, H, W), (n, n_features), or one image (C, H, W)/(H, W)
-            Inputs of the fitted shape. A 3-D array is one image for a multi-band model and a batch of
-            one-band images for a one-band model.
-        return_std : bool
-            Also return the predictive standard deviation: by the law of total variance, the square
-            root of the members' mean variance (the head's own: 0 for the point head, the gaussian
-            head's variance, the flow samples' variance) plus the variance of the members' means.
-            A point model of one member therefore returns 0.
-
-        Returns
-        -------
-        y_pred : numpy.ndarray
-            Shape (n,) when the model was fitted on a 1-D ``y``, else (n, k); for one image, the batch
-            axis is dropped: a float, or shape (k,).
-        y_std : numpy.ndarray
-            With ``return_std``: the standard deviation, of the same shape.
-        """
-        means, variances = self._member_moments(X, with_variance=return_std)
-        mean = means.mean(axis=0)
-        return (mean, np.sqrt(variances.mean(axis=0) + means.var(axis=0))) if return_std else mean
-
-    def predict_members(self, X) -> np.ndarray:
-        """Every member's predictions of ``X`` (each member's predictive mean, as ``predict``'s).
-
-        Parameters
-        ----------
-        X : array-like
-            Inputs as for ``predict``.
-
-        Returns
-        -------
-        numpy.ndarray
-            Shape (n_members, n) when the model was fitted on a 1-D ``y``, else (n_members, n, k); for
-            one image, (n_members,) or (n_members, k).
-        """
-        return self._member_moments(X, with_variance=False)[0]
-
-    def sample_posterior(self, X, n_samples: int, random_state=None) -> np.ndarray:
-        """Draw parameters from the predictive distribution of each row of ``X``.
-
-        For an ensemble, each sample comes from a member chosen uniformly at random (the members'
-        mixture). Needs ``head='gaussian'`` or ``head='flow'``.
-
-        Parameters
-        ----------
-        X : array-like
-            Inputs as for ``predict``.
-        n_samples : int
-            Samples per row (at least 1).
-        random_state : int, numpy RandomState or None
-            Seeds the draws; None uses torch's global random stream.
-
-        Returns
-        -------
-        numpy.ndarray
-            Shape (n_samples, n, k), or (n_samples, n) when the model was fitted on a 1-D ``y``; for
-            one image, (n_samples, k) or (n_samples,). In the units of ``y``.
-
-        Raises
-        ------
-        ValueError
-            If ``n_samples`` is not a positive integer or the model has a point head.
-        """
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        outputs, single = self._head_outputs(X, "sample_posterior")
-        with torch.no_grad(), seeded_torch(random_state, self.device):
-            samples = self._head_samples(outputs, n_samples)  # (K, n_samples, n, k)
-            member = torch.randint(self.n_members, samples.shape[1:3])
-        samples = samples.gather(0, member[None, ..., None].expand(1, *samples.shape[1:]))[0]
-        return self._in_y_units(samples.numpy().astype(np.float64), single, row_axis=1)
-
-    def log_likelihood(self, X, y) -> np.ndarray:
-        """Each row's log density of ``y`` under the predictive distribution of ``X``.
-
-        The density is over the parameters in the units of the ``y`` the model was fitted on (the
-        scaling of ``target_scaling`` is accounted for): for the gaussian head, the sum over
-        parameters of the Gaussian log densities; for the flow, the flow's; for an ensemble, the
-        log of the members' mean density. Needs ``head='gaussian'`` or ``head='flow'``.
-
-        Parameters
-        ----------
-        X : array-like
-            Inputs as for ``predict``.
-        y : array-like of shape (n,) or (n, k)
-            True values, without NaN.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n,)
-            The log densities (natural log), in nats.
-        """
-        outputs, single = self._head_outputs(X, "log_likelihood")
-        y = as_float_array(y, "y").astype(np.float64).reshape(outputs.shape[1], -1)
-        if y.shape[1] != self.n_outputs_ or not np.isfinite(y).all():
-            raise ValueError(
-                f"y must hold {outputs.shape[1]} finite rows of {self.n_outputs_} parameters; "
-                f"got shape {y.shape} with {int((~np.isfinite(y)).sum())} non-finite values."
-            )
-        z = to_tensor(((y - self.y_mean_) / self.y_scale_).astype(np.float32), self.device)
-        with torch.no_grad():
-            log_p = torch.stack(
-                [
-                    head.log_prob(out.to(self.device), z).cpu()
-                    for head, out in zip(self.output_head_, outputs, strict=True)
-                ]
-            )
-        mixture = torch.logsumexp(log_p.double(), dim=0) - np.log(self.n_members)
-        return mixture.numpy() - np.log(self.y_scale_).sum()
-
-    def _network_outputs(self, X) -> tuple[torch.Tensor, bool]:
-        """The network's outputs for ``X`` on the CPU, (n_members, n, width), and whether X was one image."""
-        X, single = self._as_model_input(X)
-        # skorch's DataLoader draws a seed from torch's global generator; keep the caller's stream.
-        with torch.random.fork_rng(devices=[]), domain_rows(self.module_, domain=self.predict_domain):
-            outputs = self.forward(X, training=False, device="cpu")
-        return (outputs[None] if self.n_members == 1 else outputs.transpose(0, 1)), single
-
-    def _head_outputs(self, X, method: str) -> tuple[torch.Tensor, bool]:
-        """``_network_outputs`` for a method that needs a distribution, refusing a point head."""
-        self.check_is_fitted()
-        if self.output_head_ is None:
-            raise ValueError(
-                f"{method} needs a predictive distribution: fit with head='gaussian' or head='flow' "
-                f"(this {type(self).__name__} has head='point')."
-            )
-        return self._network_outputs(X)
-
-    def _head_samples(self, outputs: torch.Tensor, n_samples: int) -> torch.Tensor:
-        """Each member's samples for its outputs, (n_members, n_samples, n, k) on the CPU, scaled units."""
-        return torch.stack(
-            [
-                torch.cat(
-                    [
-                        head.sample(out[i : i + _SAMPLE_CHUNK].to(self.device), n_samples).cpu()
-                        for i in range(0, len(out), _SAMPLE_CHUNK)
-                    ],
-                    dim=1,
-                )
-                for head, out in zip(self.output_head_, outputs, strict=True)
-            ]
-        )
-
-    def _member_moments(self, X, with_variance: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Each member's predictive mean and variance in the units of y, shaped as ``predict_members``."""
-        outputs, single = self._network_outputs(X)
-        if self.output_head_ is None:
-            means = outputs.numpy().astype(np.float64)
-            variances = np.zeros_like(means)
-        elif self.head == "gaussian":
-            means, variances = (part.numpy().astype(np.float64) for part in gaussian_moments(outputs))
-        else:
-            means, variances = self._flow_moments(outputs)
-        means = self._in_y_units(means, single, row_axis=1)
-        if not with_variance:
-            return means, None
-        return means, self._in_y_units(variances, single, row_axis=1, variance=True)
-
-    def _flow_moments(self, outputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Each member's flow mean and variance from seeded samples, (n_members, n, k), scaled units."""
-        means, variances = [], []
-        with torch.no_grad(), seeded_torch(FLOW_MOMENTS_SEED, self.device):
-            for i in range(0, outputs.shape[1], _SAMPLE_CHUNK):
-                samples = self._head_samples(outputs[:, i : i + _SAMPLE_CHUNK], FLOW_MOMENTS_SAMPLES).double()
-                means.append(samples.mean(dim=1))
-                variances.append(samples.var(dim=1, unbiased=False))
-        return torch.cat(means, dim=1).numpy(), torch.cat(variances, dim=1).numpy()
-
-    def _in_y_units(
-        self, values: np.ndarray, single: bool, row_axis: int, variance: bool = False
-    ) -> np.ndarray:
-        """Undo the scaling of y on (..., n, k) ``values``; drop k for a 1-D y and n for one image."""
-        values = values * self.y_scale_**2 if variance else values * self.y_scale_ + self.y_mean_
-        if self.y_ndim_ == 1:
-            values = values[..., 0]
-        return values.take(0, axis=row_axis) if single else values
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """R^2 over every row whose ``y`` is not NaN (target rows of the packed form are ignored).
-
-        For several outputs, the R^2 of each output averaged with equal weights (scikit-learn's
-        ``multioutput='uniform_average'``).
-
-        Parameters
-        ----------
-        X : array-like
-            Inputs.
-        y : array-like of shape (n,) or (n, k)
-            True values; rows that are all NaN are ignored.
-        sample_weight : array-like of shape (n,), optional
-            Weights of the rows.
-
-        Returns
-        -------
-        float
-            The R^2.
-        """
-        y = np.asarray(y, dtype=np.float64)
-        labelled = ~target_rows(y)
-        if not labelled.any():
-            raise ValueError("score needs labelled rows; every y is NaN.")
-        X = np.asarray(X)[labelled]
-        weights = None if sample_weight is None else np.asarray(sample_weight)[labelled]
-        y_pred = self.predict(X).reshape(y[labelled].shape)
-        return float(r2_score(y[labelled], y_pred, sample_weight=weights))
 
     def transform_features(self, X) -> np.ndarray:
         """Return the features the adaptation aligns (the output of ``feature_layer``) for ``X``.
@@ -815,23 +580,21 @@ class DomainAdaptiveRegressor(ParameterValidationMixin, AutoDeviceMixin, NeuralN
         """
         X, _ = self._as_model_input(X)
         step = max(self.batch_size, 256)
+        row_ndim = len(self.input_shape_)
         with (
             evaluation_mode(self.module_),
             torch.no_grad(),
             domain_rows(self.module_, domain=self.predict_domain),
         ):
-            parts = [self._features(to_tensor(X[i : i + step], self.device)) for i in range(0, len(X), step)]
-        features = np.concatenate(parts)
-        return features if self.n_members == 1 else features.transpose(1, 0, 2)
-
-    def _features(self, x: torch.Tensor) -> np.ndarray:
-        if self.n_members > 1:
-            return self.module_.forward_features(x)[0].cpu().numpy()
-        with tap_features(self.module_, self.feature_layer) as tapped:
-            self.module_(x)
-        return tapped[0].cpu().numpy()
-
-
-def _sampler_seed() -> int:
-    """The target sampler's seed, drawn from torch's current CPU stream (a fit's, or a member's)."""
-    return int(torch.randint(0, 2**31 - 1, (1,)))
+            parts = [
+                forward_members(
+                    self.module_,
+                    with_member_axis(to_tensor(X[i : i + step], self.device), self.n_members, row_ndim),
+                    self.feature_layer,
+                )[0]
+                .cpu()
+                .numpy()
+                for i in range(0, len(X), step)
+            ]
+        features = np.concatenate(parts)  # (n, K, n_features)
+        return features[:, 0] if self.n_members == 1 else features.transpose(1, 0, 2)

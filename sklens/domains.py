@@ -8,10 +8,12 @@ target domain, the batch sampler, is [`TargetSampler`][sklens.nn.sampling.Target
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 
 from sklens._validation import as_float_array, check_images
+from sklens.exceptions import UnlabelledRowsWarning
 
 
 class TargetData:
@@ -147,6 +149,15 @@ def split_packed(X, y, X_tgt=None, *, allow_tabular: bool = True):
     X_tgt = unwrap_target(X_tgt, len(X))
     if X_tgt is not None:
         X_tgt = check_images(X_tgt, "X_tgt", allow_tabular=allow_tabular, read_only_ok=True)
+        if targets:
+            warnings.warn(
+                f"{len(targets[0])} rows of X have a y that is NaN in every column while X_tgt is given "
+                f"separately: they are used as unlabelled target rows beside the {len(X_tgt)} rows of "
+                "X_tgt (the packed form). If they are simulated lenses whose label is missing, drop them "
+                "before fitting.",
+                UnlabelledRowsWarning,
+                stacklevel=3,
+            )
         targets.append(X_tgt)
     X_tgt = None if not targets else targets[0] if len(targets) == 1 else np.concatenate(targets)
     if X_tgt is not None and X_tgt.shape[1:] != X_src.shape[1:]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NoTargetDataWarning", "NonFiniteLossError"]
+__all__ = ["NoTargetDataWarning", "NonFiniteLossError", "UnlabelledRowsWarning"]
 
 
 class NoTargetDataWarning(UserWarning):
@@ -11,6 +11,15 @@ class NoTargetDataWarning(UserWarning):
     Give target rows as ``X_tgt`` or as rows of ``X`` whose ``y`` is NaN. Inside a cross-validation,
     split with [`DomainStratifiedKFold`][sklens.model_selection.DomainStratifiedKFold] so that every
     fold keeps some.
+    """
+
+
+class UnlabelledRowsWarning(UserWarning):
+    """Rows of ``X`` whose ``y`` is NaN became target rows although ``X_tgt`` was given separately.
+
+    NaN in ``y`` marks target rows (the packed form); with a separate ``X_tgt`` it more often means
+    simulated lenses with a missing label, which should be dropped instead. The warning names how many
+    rows of each kind there are.
     """
 
 

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.callbacks import PassthroughScoring
 from torch import nn
 
+from sklens._deprecation import DEPRECATED, renamed
 from sklens.base import DomainAdaptiveRegressor
 from sklens.callbacks import LossWeightSchedule, ReversalSchedule
 from sklens.nn.losses import (
@@ -170,7 +171,12 @@ class MMDRegressor(DomainAdaptiveRegressor):
         self.bandwidth = bandwidth
 
     def make_adaptation_loss(self, n_features: int) -> nn.Module:
-        return MMDLoss(self.kernel_mul, self.kernel_num, self.mmd_estimator, self.bandwidth)
+        return MMDLoss(
+            kernel_num=self.kernel_num,
+            kernel_mul=self.kernel_mul,
+            mmd_estimator=self.mmd_estimator,
+            bandwidth=self.bandwidth,
+        )
 
 
 class DANNRegressor(DomainAdaptiveRegressor):
@@ -309,10 +315,16 @@ class RSDRegressor(DomainAdaptiveRegressor):
     ----------
     lambda_da : float
         Weight of the RSD term (0.001, the reference code's).
-    tradeoff_angle : float
-        Weight of the sum of sines of the principal angles inside the term (1).
+    tradeoff_subspace : float
+        Weight of the subspace distance (the sum of sines of the principal angles) inside the term (1).
     tradeoff_bmp : float
         Weight of the base mismatch penalty inside the term (0.1, the reference code's).
+    tradeoff_angle : float, optional
+        The former name of ``tradeoff_subspace``.
+
+        .. deprecated:: 1.0
+            Renamed ``tradeoff_subspace`` (DARE-GRAM's ``tradeoff_angle`` weighs another term);
+            removed in 1.1.
     lr : float or 'auto'
         ``'auto'``: 6e-5 for images, as for the other adaptation methods, 3e-3 for (n_samples,
         n_features) input.
@@ -333,8 +345,9 @@ class RSDRegressor(DomainAdaptiveRegressor):
 
     _parameter_constraints: dict = {
         **DomainAdaptiveRegressor._parameter_constraints,
-        "tradeoff_angle": [Interval(Real, 0, None, closed="left")],
+        "tradeoff_subspace": [Interval(Real, 0, None, closed="left")],
         "tradeoff_bmp": [Interval(Real, 0, None, closed="left")],
+        "tradeoff_angle": [Interval(Real, 0, None, closed="left"), StrOptions({DEPRECATED})],
     }
 
     def __init__(
@@ -342,14 +355,16 @@ class RSDRegressor(DomainAdaptiveRegressor):
         module=None,
         *,
         lambda_da: float = 0.001,
-        tradeoff_angle: float = 1.0,
+        tradeoff_subspace: float = 1.0,
         tradeoff_bmp: float = 0.1,
+        tradeoff_angle: float | str = DEPRECATED,
         lr: float | str = "auto",
         **kwargs,
     ) -> None:
         super().__init__(module, lr=lr, lambda_da=lambda_da, **kwargs)
-        self.tradeoff_angle = tradeoff_angle
+        self.tradeoff_subspace = tradeoff_subspace
         self.tradeoff_bmp = tradeoff_bmp
+        self.tradeoff_angle = tradeoff_angle
 
     def make_adaptation_loss(self, n_features: int) -> nn.Module:
         if self.batch_size == -1 or self.batch_size >= n_features:
@@ -357,7 +372,16 @@ class RSDRegressor(DomainAdaptiveRegressor):
                 f"RSDRegressor compares the subspaces spanned by a batch's features, so batch_size must "
                 f"be below the feature width ({n_features}); got batch_size={self.batch_size}."
             )
-        return RSDLoss(self.tradeoff_angle, self.tradeoff_bmp)
+        subspace = renamed(
+            type(self).__name__,
+            "tradeoff_angle",
+            self.tradeoff_angle,
+            "tradeoff_subspace",
+            self.tradeoff_subspace,
+            since="1.0",
+            removal="1.1",
+        )
+        return RSDLoss(subspace, self.tradeoff_bmp)
 
 
 class DAREGRAMRegressor(DomainAdaptiveRegressor):

@@ -11,10 +11,15 @@ without the speed.
 Inputs carry a member axis, (B, K, *row): member k sees its own batch ``x[:, k]``. An input without it,
 (B, *row), is shown to every member. Both kinds of stacked network return (B, K, n_outputs) from
 ``forward`` and ((B, K, n_features), (B, K, n_outputs)) from ``forward_features``.
+
+A single model is the ensemble of one member: [`stack_networks`][sklens.nn.ensemble.stack_networks]
+returns one network as it is, and [`forward_members`][sklens.nn.ensemble.forward_members] gives any
+network, stacked or not, the member axis, so that one training step serves both.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 
 import torch
@@ -28,7 +33,9 @@ __all__ = [
     "MemberFlatten",
     "MemberList",
     "MemberLosses",
+    "MemberNetwork",
     "StackedNetwork",
+    "forward_members",
     "stack_networks",
 ]
 
@@ -154,7 +161,24 @@ def _stack_layers(layers: Sequence[nn.Module]) -> nn.Module:
     raise _NotStackable(f"{type(first).__name__}")
 
 
-class StackedNetwork(nn.Module):
+class MemberNetwork(nn.Module, abc.ABC):
+    """The interface of K stacked networks: ``forward_features`` and ``member_state_dict``."""
+
+    n_members: int
+
+    @abc.abstractmethod
+    def forward_features(self, x: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The features (B, K, n_features) and outputs (B, K, n_outputs) of (B, K, *row) or (B, *row)."""
+
+    @abc.abstractmethod
+    def member_state_dict(self, k: int) -> dict[str, torch.Tensor]:
+        """Member k's parameters and buffers, named as in one of the networks that were stacked."""
+
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        return self.forward_features(x, **kwargs)[1]
+
+
+class StackedNetwork(MemberNetwork):
     """K networks with ``features`` and ``head`` sub-modules, vectorised over the members.
 
     Made by [`stack_networks`][sklens.nn.ensemble.stack_networks]; see the module's description for
@@ -168,15 +192,16 @@ class StackedNetwork(nn.Module):
         self.n_members = n_members
         self.row_ndim = row_ndim
 
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_features(self, x: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        if kwargs:
+            raise TypeError(
+                f"the stacked sklens networks take no arguments besides the input; got {sorted(kwargs)}."
+            )
         x = with_member_axis(x, self.n_members, self.row_ndim)
         if self.row_ndim == 3:  # (B, K, C, H, W): members' channels side by side for the convolutions
             x = x.reshape(x.shape[0], -1, *x.shape[3:])
         features = self.features(x)
         return features, self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x)[1]
 
     def member_state_dict(self, k: int) -> dict[str, torch.Tensor]:
         """Member k's parameters and buffers, named as in one of the networks that were stacked."""
@@ -188,7 +213,7 @@ class StackedNetwork(nn.Module):
         return state
 
 
-class MemberList(nn.Module):
+class MemberList(MemberNetwork):
     """K networks of any kind, computed one after the other, with the interface of a StackedNetwork.
 
     Parameters
@@ -208,17 +233,14 @@ class MemberList(nn.Module):
         self.n_members = len(members)
         self.row_ndim = row_ndim
 
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_features(self, x: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         x = with_member_axis(x, self.n_members, self.row_ndim)
         features, outputs = [], []
         for k, member in enumerate(self.members):
             with tap_features(member, self.feature_layer) as tapped:
-                outputs.append(member(x[:, k]))
+                outputs.append(member(x[:, k], **kwargs))
             features.append(tapped[0])
         return torch.stack(features, dim=1), torch.stack(outputs, dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x)[1]
 
     def member_state_dict(self, k: int) -> dict[str, torch.Tensor]:
         """Member k's parameters and buffers."""
@@ -237,12 +259,54 @@ def with_member_axis(x: torch.Tensor, n_members: int, row_ndim: int) -> torch.Te
     return x
 
 
+def forward_members(
+    network: nn.Module, x: torch.Tensor, feature_layer: str, **kwargs
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The features and outputs of ``network`` for (B, K, *row) inputs, with the member axis.
+
+    A stacked network (a [`MemberNetwork`][sklens.nn.ensemble.MemberNetwork], compiled or not)
+    computes its members side by side; any other network is the ensemble of one member: it gets
+    ``x[:, 0]`` and its feature layer's output is read with
+    [`tap_features`][sklens.nn.tap.tap_features].
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        A network made by `stack_networks`, or one network (K = 1).
+    x : torch.Tensor of shape (B, K, *row)
+        Each member's rows.
+    feature_layer : str
+        The sub-module whose output is the feature vector of a network that is not stacked.
+    **kwargs
+        Passed on to the network's forward pass.
+
+    Returns
+    -------
+    features : torch.Tensor of shape (B, K, n_features)
+    outputs : torch.Tensor of shape (B, K, n_outputs)
+
+    Examples
+    --------
+    >>> from sklens.nn.networks import PaperCNN
+    >>> net = PaperCNN(image_size=(16, 16))
+    >>> features, outputs = forward_members(net, torch.zeros(5, 1, 1, 16, 16), "features")
+    >>> features.shape, outputs.shape
+    (torch.Size([5, 1, 128]), torch.Size([5, 1, 1]))
+    """
+    if isinstance(getattr(network, "_orig_mod", network), MemberNetwork):  # torch.compile's wrapper
+        return network.forward_features(x, **kwargs)
+    with tap_features(network, feature_layer) as tapped:
+        outputs = network(x[:, 0], **kwargs)
+    return tapped[0].unsqueeze(1), outputs.unsqueeze(1)
+
+
 def stack_networks(networks: Sequence[nn.Module], feature_layer: str, row_ndim: int) -> nn.Module:
     """Stack K networks of one architecture into one module that trains them side by side.
 
-    Networks with ``features`` and ``head`` sub-modules built of ``Sequential``, ``Conv2d``,
-    ``BatchNorm2d``, ``Linear``, ``ReLU``, ``MaxPool2d``, ``Flatten`` and ``FeatureNorm`` (the sklens
-    networks) become a vectorised [`StackedNetwork`][sklens.nn.ensemble.StackedNetwork]; any other network, a
+    One network is returned as it is (the ensemble of one member). Networks with ``features`` and
+    ``head`` sub-modules built of ``Sequential``, ``Conv2d``, ``BatchNorm2d``, ``Linear``, ``ReLU``,
+    ``MaxPool2d``, ``Flatten`` and ``FeatureNorm`` (the sklens networks) become a vectorised
+    [`StackedNetwork`][sklens.nn.ensemble.StackedNetwork]; any other network, a
     [`MemberList`][sklens.nn.ensemble.MemberList].
 
     Parameters
@@ -256,7 +320,8 @@ def stack_networks(networks: Sequence[nn.Module], feature_layer: str, row_ndim: 
 
     Returns
     -------
-    StackedNetwork or MemberList
+    torch.nn.Module
+        A StackedNetwork or a MemberList; the network itself when there is one.
 
     Examples
     --------
@@ -271,6 +336,8 @@ def stack_networks(networks: Sequence[nn.Module], feature_layer: str, row_ndim: 
     True
     """
     networks = list(networks)
+    if len(networks) == 1:
+        return networks[0]
     if feature_layer == "features" and all(hasattr(n, "features") and hasattr(n, "head") for n in networks):
         try:
             return StackedNetwork(

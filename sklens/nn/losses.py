@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sklens._deprecation import renamed
 from sklens.nn.layers import GradientReversal
 
 BANDWIDTHS = ("mean", "median")
@@ -51,11 +52,11 @@ class MMDLoss(nn.Module):
 
     Parameters
     ----------
-    kernel_mul : float
-        Ratio between successive bandwidths.
     kernel_num : int
         Number of Gaussian kernels.
-    estimator : {'biased', 'unbiased'}
+    kernel_mul : float
+        Ratio between successive bandwidths.
+    mmd_estimator : {'biased', 'unbiased'}
         ``'biased'`` is the V-statistic of the paper: mean(K_ss) + mean(K_tt) - 2 mean(K_st).
         ``'unbiased'`` (Gretton et al. 2012) leaves the diagonals out of K_ss and K_tt, so it is zero in
         expectation when the domains coincide and can be slightly negative.
@@ -63,6 +64,14 @@ class MMDLoss(nn.Module):
         The base bandwidth: the batch's mean squared pairwise distance (the paper's) or its median,
         which a few outlying rows do not inflate (see
         [`multi_kernel_matrix`][sklens.nn.losses.multi_kernel_matrix]).
+    estimator : str, optional
+        The former name of ``mmd_estimator``.
+
+        .. deprecated:: 1.0
+            Renamed ``mmd_estimator`` (the estimator's name); removed in 1.1.
+
+    All parameters are keyword-only, in the order of
+    [`MMDRegressor`][sklens.regression.MMDRegressor]'s.
 
     Examples
     --------
@@ -73,22 +82,38 @@ class MMDLoss(nn.Module):
     """
 
     def __init__(
-        self, kernel_mul: float = 2.0, kernel_num: int = 5, estimator: str = "biased", bandwidth: str = "mean"
+        self,
+        *,
+        kernel_num: int = 5,
+        kernel_mul: float = 2.0,
+        mmd_estimator: str = "biased",
+        bandwidth: str = "mean",
+        estimator: str | None = None,
     ) -> None:
         super().__init__()
-        if estimator not in ("biased", "unbiased"):
-            raise ValueError(f"estimator must be 'biased' or 'unbiased'; got {estimator!r}.")
+        mmd_estimator = renamed(
+            "MMDLoss",
+            "estimator",
+            estimator,
+            "mmd_estimator",
+            mmd_estimator,
+            None,
+            since="1.0",
+            removal="1.1",
+        )
+        if mmd_estimator not in ("biased", "unbiased"):
+            raise ValueError(f"mmd_estimator must be 'biased' or 'unbiased'; got {mmd_estimator!r}.")
         if bandwidth not in BANDWIDTHS:
             raise ValueError(f"bandwidth must be one of {BANDWIDTHS}; got {bandwidth!r}.")
-        self.kernel_mul = kernel_mul
         self.kernel_num = kernel_num
-        self.estimator = estimator
+        self.kernel_mul = kernel_mul
+        self.mmd_estimator = mmd_estimator
         self.bandwidth = bandwidth
 
     @property
     def min_rows(self) -> int:
         """Rows per domain the estimate needs: 2 for the unbiased one (its off-diagonal means)."""
-        return 2 if self.estimator == "unbiased" else 1
+        return 2 if self.mmd_estimator == "unbiased" else 1
 
     def forward(self, features_src: torch.Tensor, features_tgt: torch.Tensor) -> torch.Tensor:
         m = features_src.shape[0]
@@ -96,7 +121,7 @@ class MMDLoss(nn.Module):
             torch.cat([features_src, features_tgt]), self.kernel_mul, self.kernel_num, self.bandwidth
         )
         k_ss, k_tt, k_st = kernels[:m, :m], kernels[m:, m:], kernels[:m, m:]
-        if self.estimator == "biased":
+        if self.mmd_estimator == "biased":
             return k_ss.mean() + k_tt.mean() - 2 * k_st.mean()
         return _off_diagonal_mean(k_ss) + _off_diagonal_mean(k_tt) - 2 * k_st.mean()
 
@@ -171,7 +196,7 @@ class RSDLoss(nn.Module):
     P_t^T`` gives the cosines of the principal angles ``theta`` and the principal vectors expressed in
     each basis, ``P_s`` and ``P_t``. The loss is
 
-    ``tradeoff_angle * sum(sin(theta)) + tradeoff_bmp * || |P_s| - |P_t| ||_F``,
+    ``tradeoff_subspace * sum(sin(theta)) + tradeoff_bmp * || |P_s| - |P_t| ||_F``,
 
     the representation subspace distance plus the base mismatch penalty, which keeps the ordering of
     the two bases alike. The definition and default weights follow the authors' reference code (the
@@ -185,10 +210,16 @@ class RSDLoss(nn.Module):
 
     Parameters
     ----------
-    tradeoff_angle : float
-        Weight of the sum of sines of the principal angles (1).
+    tradeoff_subspace : float
+        Weight of the subspace distance, the sum of sines of the principal angles (1).
     tradeoff_bmp : float
         Weight of the base mismatch penalty (0.1, as in the reference code).
+    tradeoff_angle : float, optional
+        The former name of ``tradeoff_subspace``.
+
+        .. deprecated:: 1.0
+            Renamed ``tradeoff_subspace`` (DARE-GRAM's ``tradeoff_angle`` weighs another term);
+            removed in 1.1.
 
     Attributes
     ----------
@@ -207,9 +238,24 @@ class RSDLoss(nn.Module):
 
     min_rows = 2
 
-    def __init__(self, tradeoff_angle: float = 1.0, tradeoff_bmp: float = 0.1) -> None:
+    def __init__(
+        self,
+        tradeoff_subspace: float = 1.0,
+        tradeoff_bmp: float = 0.1,
+        *,
+        tradeoff_angle: float | None = None,
+    ) -> None:
         super().__init__()
-        self.tradeoff_angle = tradeoff_angle
+        self.tradeoff_subspace = renamed(
+            "RSDLoss",
+            "tradeoff_angle",
+            tradeoff_angle,
+            "tradeoff_subspace",
+            tradeoff_subspace,
+            None,
+            "1.0",
+            "1.1",
+        )
         self.tradeoff_bmp = tradeoff_bmp
 
     def forward(self, features_src: torch.Tensor, features_tgt: torch.Tensor) -> torch.Tensor:
@@ -218,7 +264,7 @@ class RSDLoss(nn.Module):
         rotation_src, cosines, rotation_tgt_h = torch.linalg.svd(basis_src.T @ basis_tgt)
         distance = _sines(cosines).sum()
         mismatch = torch.linalg.matrix_norm(rotation_src.abs() - rotation_tgt_h.mT.abs())
-        return self.tradeoff_angle * distance + self.tradeoff_bmp * mismatch
+        return self.tradeoff_subspace * distance + self.tradeoff_bmp * mismatch
 
 
 def _sines(cosines: torch.Tensor) -> torch.Tensor:

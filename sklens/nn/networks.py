@@ -6,7 +6,9 @@ aligns) and a ``head`` sub-module (the task head), so estimators can tap the fea
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -50,8 +52,13 @@ class PaperCNN(nn.Module):
         Number of regression targets.
     widths : sequence of int
         Filters of the convolution blocks.
-    hidden : int
-        Units of the hidden linear layer of the head.
+    hidden : sequence of int
+        Units of the head's hidden linear layers (one layer of 128), as for
+        [`MLPRegressorNet`][sklens.nn.networks.MLPRegressorNet] (``module__hidden=(64,)`` on an
+        estimator). An int is read as one layer.
+
+        .. deprecated:: 1.0
+            An int: give a sequence, ``(n,)``; an int is refused from 1.1.
     feature_norm : bool
         End the feature extractor with [`FeatureNorm`][sklens.nn.layers.FeatureNorm]: each image's
         feature vector standardised over its features, so bright images cannot reach feature norms
@@ -70,10 +77,18 @@ class PaperCNN(nn.Module):
         image_size: tuple[int, int] = (40, 40),
         n_outputs: int = 1,
         widths: Sequence[int] = (8, 16, 32),
-        hidden: int = 128,
+        hidden: Sequence[int] = (128,),
         feature_norm: bool = False,
     ) -> None:
         super().__init__()
+        if isinstance(hidden, Integral):
+            warnings.warn(
+                f"PaperCNN(hidden={hidden}): hidden is a sequence of layer sizes since sklens 1.0, as for "
+                f"the MLP; an int is refused from 1.1. Use hidden=({hidden},).",
+                FutureWarning,
+                stacklevel=2,
+            )
+            hidden = (hidden,)
         if min(image_size) < 2 ** len(widths):
             raise ValueError(
                 f"image_size {tuple(image_size)} is too small for {len(widths)} 2x2 poolings; "
@@ -86,7 +101,7 @@ class PaperCNN(nn.Module):
             *feature_norm_layers(feature_norm),
         )
         n_features = self.features(torch.zeros(1, in_channels, *image_size)).shape[1]
-        self.head = mlp(n_features, [hidden], n_outputs)
+        self.head = mlp(n_features, list(hidden), n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

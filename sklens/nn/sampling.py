@@ -48,13 +48,43 @@ class TargetSampler:
         return self.X[torch.cat(parts)]
 
 
+def seeded_members(seeds: list[int] | None, states: list[torch.Tensor]) -> Iterator[int]:
+    """Yield each member's index, with torch's CPU generator seeded by the member's seed meanwhile.
+
+    A member's parts are built inside its turn, as its own fit would build them; at the end of each
+    turn the generator's state (the member's stream, for
+    [`member_random_stream`][sklens.nn.sampling.member_random_stream]) is appended to ``states``, and
+    after the last turn the caller's stream is restored. ``seeds`` None is a single model: one turn on
+    the caller's own stream, and ``states`` is left empty.
+
+    Examples
+    --------
+    >>> states = []
+    >>> draws = [float(torch.rand(1)) for _ in seeded_members([7, 7, 8], states)]
+    >>> draws[0] == draws[1] != draws[2], len(states)
+    (True, 3)
+    """
+    if seeds is None:
+        yield 0
+        return
+    with torch.random.fork_rng(devices=[]):
+        for k, seed in enumerate(seeds):
+            torch.random.default_generator.manual_seed(seed)
+            yield k
+            states.append(torch.get_rng_state())
+
+
 @contextlib.contextmanager
-def member_random_stream(states: list[torch.Tensor], k: int) -> Iterator[None]:
+def member_random_stream(states: list[torch.Tensor] | None, k: int) -> Iterator[None]:
     """Run the block on member ``k``'s stream of torch's CPU generator, then give the stream back.
 
     ``states[k]`` is replaced by the generator's state at the end of the block, and the caller's
     state is restored: each member of an ensemble draws what it would draw alone, in its own fit.
+    ``states`` None is a single model, whose stream is the caller's: the block runs on it.
     """
+    if states is None:
+        yield
+        return
     outer = torch.get_rng_state()
     torch.set_rng_state(states[k])
     try:
