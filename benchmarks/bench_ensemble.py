@@ -22,9 +22,7 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 
-from sklens import CNNRegressor, DANNRegressor, MMDRegressor
-
-METHODS = {"none": CNNRegressor, "dann": DANNRegressor, "mmd": MMDRegressor}
+from sklens.regression import METHODS
 
 
 def training_flop_per_image(method: str, image_size: int = 40) -> float:

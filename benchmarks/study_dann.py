@@ -38,11 +38,12 @@ from sklens import DANNRegressor
 from sklens._atomic import atomic_write
 from sklens.base import DomainAdaptiveRegressor
 from sklens.experiments.report import binned_fractional_residual
-from sklens.experiments.reproduce import _load_domains, make_estimator, resolve_config
+from sklens.experiments.reproduce import resolve_config
 from sklens.nn.losses import DomainAdversarialLoss
 from sklens.nn.tap import tap_features
 
 CONFIG = resolve_config("quick")
+ROWS = CONFIG.rows()
 
 
 class SplitBatchNormDANN(DANNRegressor):
@@ -86,7 +87,7 @@ def _dann(seed: int, lr: float = CONFIG.lr["dann"], cls=DANNRegressor, domain_lr
         kwargs["optimizer__param_groups"] = [("domain_classifier.*", {"lr": domain_lr_factor * lr})]
     return cls(
         lr=lr,
-        lambda_da=kwargs.pop("lambda_da", CONFIG.lambda_dann),
+        lambda_da=kwargs.pop("lambda_da", CONFIG.lambda_da["dann"]),
         max_epochs=CONFIG.epochs,
         batch_size=CONFIG.batch_size,
         random_state=seed,
@@ -97,9 +98,9 @@ def _dann(seed: int, lr: float = CONFIG.lr["dann"], cls=DANNRegressor, domain_lr
 
 VARIANTS: dict[str, Callable[[int], DomainAdaptiveRegressor]] = {
     # References (not DANN): the quick preset's MMD and no adaptation, for the probe and BatchNorm figures.
-    "mmd-reference": lambda seed: make_estimator("mmd", CONFIG, seed, "cpu"),
-    "none-reference": lambda seed: make_estimator("none", CONFIG, seed, "cpu"),
-    "baseline": lambda seed: make_estimator("dann", CONFIG, seed, "cpu"),
+    "mmd-reference": lambda seed: ROWS["mmd"].make_estimator(seed, device="cpu"),
+    "none-reference": lambda seed: ROWS["none"].make_estimator(seed, device="cpu"),
+    "baseline": lambda seed: ROWS["dann"].make_estimator(seed, device="cpu"),
     "lr3e-4": lambda seed: _dann(seed, lr=3e-4),
     "domain-lr10x": lambda seed: _dann(seed, domain_lr_factor=10.0),
     "lr3e-4-domain-lr10x": lambda seed: _dann(seed, lr=3e-4, domain_lr_factor=10.0),
@@ -149,11 +150,12 @@ def domain_probe_accuracy(model: DomainAdaptiveRegressor, X_src: np.ndarray, X_t
 def run(variant: str, seed: int, data) -> dict:
     model = VARIANTS[variant](seed)
     start = time.perf_counter()
-    model.fit(data.X_src, data.y_src, X_tgt=data.X_tgt)
+    (X_src, y_src), (X_tgt, _) = data.train["source"], data.train["target"]
+    model.fit(X_src, y_src, X_tgt=X_tgt)
     seconds = time.perf_counter() - start
     (X_s, y_s), (X_t, y_t) = data.test["source"], data.test["target"]
     pred_s, pred_t = model.predict(X_s), model.predict(X_t)
-    pred_t_bn = target_batchnorm(model, data.X_tgt).predict(X_t)
+    pred_t_bn = target_batchnorm(model, X_tgt).predict(X_t)
     return {
         "train_seconds": seconds,
         "r2_source": float(r2_score(y_s, pred_s)),
@@ -200,7 +202,7 @@ def main() -> None:
     torch.set_num_threads(1)
     out = Path(args.out)
     results = _load(out)
-    data = _load_domains(CONFIG, 1, Path(args.cache_dir), progress=False)
+    data = CONFIG.load_data(cache_dir=args.cache_dir, progress=False)
     for variant in args.variants:
         for seed in args.seeds:
             if str(seed) in results.get(variant, {}):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sklens.experiments.reproduce import _load_domains, resolve_config
+from sklens.experiments.reproduce import resolve_config
 
 BATCH = 32
 
@@ -76,7 +76,8 @@ def main() -> None:
     parser.add_argument("--mmd-bandwidth", default="mean", help="the bandwidth to report for the kernel")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data = _load_domains(resolve_config(args.preset, scaling=args.scaling), 1, Path(args.cache_dir), False)
+    config = resolve_config(args.preset, scaling=args.scaling)
+    data = config.load_data(cache_dir=args.cache_dir, progress=False)
     print(
         '| method | test set | >1" off | max error | feature norm median / p99 | norm of those off '
         "| their flux percentile | corr(norm, flux) | bandwidth median / p95 |"

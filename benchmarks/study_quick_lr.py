@@ -39,7 +39,7 @@ def measure(
             lr=rate,
             data_seed=data_seed,
             n_jobs=n_jobs,
-            ensemble=False,
+            seeds_in_one_pass=False,
             progress=progress,
             **sizes,
         )

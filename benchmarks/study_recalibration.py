@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from sklens.calibration import RecalibratedRegressor
-from sklens.experiments._runs import use_domain_statistics
-from sklens.experiments.reproduce import _load_scaled_domains
+from sklens.experiments.data import load_scaled_domains
+from sklens.experiments.runner import use_domain_statistics
 from sklens.metrics import interval_coverage
 
 N_SAMPLES = 300
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     if min(args.target_lenses) < 20:
         parser.error("--target-lenses: recalibration needs at least 20 labelled lenses.")
     torch.set_num_threads(1)
-    data = _load_scaled_domains(
+    data = load_scaled_domains(
         config["n"],
         data_seed=config["data_seed"],
         scaling=config["scaling"],

@@ -37,9 +37,10 @@ import torch
 from sklearn.metrics import r2_score
 from torch import nn
 
-from sklens.experiments._runs import use_domain_statistics
+from sklens.experiments.data import load_scaled_domains
 from sklens.experiments.report import binned_fractional_residual
-from sklens.experiments.reproduce import _fit, _load_scaled_domains, make_estimator, resolve_config
+from sklens.experiments.reproduce import resolve_config
+from sklens.experiments.runner import use_domain_statistics
 from sklens.nn.rotation import SquareGroup
 
 MODE_GRID = np.linspace(0.3, 3.3, 601)
@@ -102,16 +103,18 @@ def run(method: str, seed: int, variant: str, data, members: int = 1) -> dict:
     config = resolve_config(
         "quick", methods=(method,), domain_batchnorm=True, lr=3e-4, head=head, feature_norm=True
     )
-    model = make_estimator(method, config, seed, "cpu", n_members=members)
+    row = config.rows()[method]
+    model = row.make_estimator(seed, n_members=members, device="cpu")
     if variant == "d4":
         model = with_random_symmetry(model)
-    _fit(model, method, config, data)
+    row.fit(model, data)
     X, y = data.test["target"]
     estimates = point_estimates(use_domain_statistics(model, "target"), X, head)
     per_estimate = {
         name: offsets(first_column(y), first_column(predictions)) for name, predictions in estimates.items()
     }
-    targets = data.y_src.shape[1] if data.y_src.ndim == 2 else 1
+    y_src = data.train["source"][1]
+    targets = y_src.shape[1] if y_src.ndim == 2 else 1
     record = {"method": method, "seed": seed, "variant": variant, "members": members, "targets": targets}
     return {**record, **per_estimate}
 
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("the flow variant scores one model of theta_E alone: no --targets or --members.")
     torch.set_num_threads(1)
     config = resolve_config("quick")
-    data = _load_scaled_domains(
+    data = load_scaled_domains(
         config.n,
         data_seed=config.data_seed,
         scaling=config.scaling,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
+from collections.abc import Callable
 
 #: Default of a deprecated estimator parameter, so that ``get_params`` and ``clone`` keep working.
 DEPRECATED = "deprecated"
@@ -61,3 +63,95 @@ def warn_renamed_attribute(owner: str, old: str, new: str) -> None:
         FutureWarning,
         stacklevel=3,
     )
+
+
+def warn_renamed(old: str, use: str, *, stacklevel: int = 3) -> None:
+    """Warn that the public name ``old`` was renamed in sklens 1.0 and goes in 1.1; ``use`` says what to use.
+
+    Parameters
+    ----------
+    old : str
+        The old name, as the user wrote it (``'resolve_config(lambda_mmd=...)'``).
+    use : str
+        What to write instead (``"lambda_da={'mmd': ...}"``).
+    stacklevel : int
+        As in ``warnings.warn``: 2 points at the caller of the function that warns.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_renamed("--ensemble", "--seeds-in-one-pass")
+    >>> print(caught[0].message)
+    --ensemble was renamed in sklens 1.0 and will be removed in 1.1; use --seeds-in-one-pass.
+    """
+    warnings.warn(
+        f"{old} was renamed in sklens 1.0 and will be removed in 1.1; use {use}.",
+        FutureWarning,
+        stacklevel=stacklevel,
+    )
+
+
+class FormerAttribute:
+    """A public attribute that was renamed: reading it reads its replacement, with a FutureWarning.
+
+    Parameters
+    ----------
+    use : str
+        What to read instead, for the message (``"lambda_da['mmd']"``).
+    read : callable
+        Reads the value from an instance of the class.
+
+    Examples
+    --------
+    >>> class Config:
+    ...     weights = {"mmd": 1.4}
+    ...     lambda_mmd = FormerAttribute("weights['mmd']", lambda config: config.weights["mmd"])
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     Config().lambda_mmd
+    1.4
+    """
+
+    def __init__(self, use: str, read: Callable[[object], object]) -> None:
+        self.use, self.read = use, read
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = f"{owner.__name__}.{name}"
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        warn_renamed(self.name, self.use)
+        return self.read(instance)
+
+
+def moved_names(module: str, moves: dict[str, str]) -> Callable[[str], object]:
+    """A module-level ``__getattr__`` that finds each name of ``moves`` in its new module, with a warning.
+
+    Parameters
+    ----------
+    module : str
+        The old module's name (its ``__name__``).
+    moves : dict
+        Each moved name and the module it moved to.
+
+    Returns
+    -------
+    callable
+        Assign it to the old module's ``__getattr__``.
+
+    Examples
+    --------
+    >>> __getattr__ = moved_names("old.module", {"SCALINGS": "sklens.experiments.data"})
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in moves:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warn_renamed(f"{module}.{name}", f"{moves[name]}.{name}")
+        return getattr(importlib.import_module(moves[name]), name)
+
+    return __getattr__

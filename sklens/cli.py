@@ -43,7 +43,7 @@ def _add_simulate(subparsers) -> None:
     parser.add_argument("-n", type=int, required=True, help="number of images")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
-    parser.add_argument("--n-jobs", "--jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    parser.add_argument("--n-jobs", type=int, default=1, help="worker processes (-1: all cores)")
     parser.add_argument("--format", choices=("fits", "npz"), default="fits", help="output format")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -52,17 +52,11 @@ def _add_simulate(subparsers) -> None:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from sklens._validation import resolve_device
-    from sklens.experiments._runs import simulation_cache_dir
-    from sklens.experiments.reproduce import (
-        check_requirements,
-        estimated_cpu_seconds,
-        lenses_to_simulate,
-        remaining_runs,
-        reproduce,
-        resolve_config,
-    )
+    from sklens.experiments.reproduce import estimated_cpu_seconds, lenses_to_simulate, resolve_config
+    from sklens.experiments.runner import remaining_runs, run_experiment, simulation_cache_dir
 
-    overrides = dict(
+    config = resolve_config(
+        args.preset,
         n=args.n,
         epochs=args.epochs,
         seeds=args.seeds,
@@ -74,24 +68,18 @@ def _reproduce(args: argparse.Namespace) -> int:
         data_seed=args.data_seed,
         head=args.head,
         feature_norm=args.feature_norm,
+        members=args.members,
+        seeds_in_one_pass=args.seeds_in_one_pass,
     )
-    config = resolve_config(args.preset, ensemble=args.ensemble, **overrides)
-    check_requirements(config)
+    config.check_requirements()
     if resolve_device(args.device) == "cpu":
         runs = remaining_runs(config, args.out)
         cache_dir = simulation_cache_dir(args.out, args.cache_dir)
         minutes = estimated_cpu_seconds(config, args.n_jobs, runs, lenses_to_simulate(config, cache_dir)) / 60
-        total = config.seeds * len(config.methods)
-        left = f"{len(runs)} of {total} training runs left"
+        left = f"{len(runs)} of {len(config.all_runs())} training runs left"
         print(f"Expected duration on this CPU: about {minutes:.0f} minutes ({left}).")
-    result = reproduce(
-        args.preset,
-        out=args.out,
-        device=args.device,
-        n_jobs=args.n_jobs,
-        cache_dir=args.cache_dir,
-        ensemble=args.ensemble,
-        **overrides,
+    result = run_experiment(
+        config, out=args.out, device=args.device, n_jobs=args.n_jobs, cache_dir=args.cache_dir
     )
     return _print_report(result.paths)
 
@@ -106,7 +94,8 @@ def _print_report(paths: dict) -> int:
 
 def _add_reproduce(subparsers) -> None:
     from sklens._validation import HEADS
-    from sklens.experiments.paper_config import METHOD_LABELS, MMD_BANDWIDTHS, PRESETS
+    from sklens.experiments.paper_config import METHOD_LABELS, MMD_BANDWIDTHS
+    from sklens.experiments.reproduce import PRESETS
 
     parser = subparsers.add_parser(
         "reproduce",
@@ -122,7 +111,7 @@ def _add_reproduce(subparsers) -> None:
     parser.add_argument("--epochs", type=int, help="training epochs")
     parser.add_argument("--seeds", type=int, help="training seeds per method")
     parser.add_argument(
-        "--methods", type=lambda s: tuple(s.split(",")), help=f"comma-separated: {','.join(METHOD_LABELS)}"
+        "--methods", type=_comma_separated, help=f"comma-separated: {','.join(METHOD_LABELS)}"
     )
     _add_scaling_argument(parser)
     parser.add_argument(
@@ -149,28 +138,64 @@ def _add_reproduce(subparsers) -> None:
     _add_feature_norm_argument(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--out", default="sklens-out", metavar="DIR", help="output directory")
-    parser.add_argument("--n-jobs", "--jobs", type=int, help="parallel processes (default: all cores)")
-    members = parser.add_mutually_exclusive_group()
-    members.add_argument(
-        "--ensemble",
+    _add_n_jobs_argument(parser)
+    _add_members_argument(parser)
+    one_pass = parser.add_mutually_exclusive_group()
+    one_pass.add_argument(
+        "--seeds-in-one-pass",
         action="store_const",
         const=True,
         default=None,
-        help="train each method's seeds as one ensemble in one pass (default on a GPU)",
+        help="train each method's seeds as the members of one ensemble, in one pass (default on a GPU)",
     )
-    members.add_argument(
+    one_pass.add_argument(
         "--separate-runs",
-        dest="ensemble",
+        dest="seeds_in_one_pass",
         action="store_const",
         const=False,
-        help="one training run per seed (default on a CPU)",
+        help="one training run at a time (default on a CPU)",
+    )
+    one_pass.add_argument(
+        "--ensemble",
+        dest="seeds_in_one_pass",
+        action=_RenamedFlag,
+        new="--seeds-in-one-pass",
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--cache-dir", help="simulation cache (default: OUT/cache)")
     parser.set_defaults(handler=_reproduce)
 
 
+class _RenamedFlag(argparse.Action):
+    """A flag renamed ``new``: it still sets True, with a FutureWarning."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from sklens._deprecation import warn_renamed
+
+        warn_renamed(option_string, self.new)
+        setattr(namespace, self.dest, True)
+
+
+def _add_n_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--n-jobs", type=int, help="parallel processes, simulation and training runs (default: all cores)"
+    )
+
+
+def _add_members_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--members",
+        type=int,
+        help="members of each run's deep ensemble, trained in one pass, scored as their mixture (default 1)",
+    )
+
+
 def _add_scaling_argument(parser: argparse.ArgumentParser) -> None:
-    from sklens.experiments.paper_config import SCALINGS
+    from sklens.experiments.data import SCALINGS
 
     parser.add_argument(
         "--scaling",
@@ -195,6 +220,7 @@ def _uncertainty(args: argparse.Namespace) -> int:
     result = measure_uncertainty(
         out=args.out,
         device=args.device,
+        n_jobs=args.n_jobs,
         cache_dir=args.cache_dir,
         n=args.n,
         epochs=args.epochs,
@@ -237,9 +263,7 @@ def _add_uncertainty(subparsers) -> None:
         type=_comma_separated,
         help=f"comma-separated lens parameters (default {','.join(defaults.targets)})",
     )
-    parser.add_argument(
-        "--members", type=int, help="members of each run's deep ensemble, trained in one pass (default 1)"
-    )
+    _add_members_argument(parser)
     parser.add_argument(
         "--lr", type=float, help=f"Adam's learning rate of every run (default {defaults.lr:g})"
     )
@@ -251,6 +275,7 @@ def _add_uncertainty(subparsers) -> None:
     )
     _add_feature_norm_argument(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    _add_n_jobs_argument(parser)
     parser.add_argument("--out", default="sklens-uncertainty", metavar="DIR", help="output directory")
     parser.add_argument("--cache-dir", help="simulation cache (default: OUT/cache)")
     parser.set_defaults(handler=_uncertainty)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sklens._atomic import atomic_write
-from sklens.experiments.paper_config import METHOD_LABELS, PAPER_TABLE1, ReproductionConfig
+from sklens.experiments.paper_config import METHOD_LABELS, PAPER_TABLE1
+from sklens.experiments.runner import completed, format_mean_std
+
+if TYPE_CHECKING:
+    from sklens.experiments.reproduce import ReproductionConfig
 
 FIGURE_METHODS = ("none", "dann", "mmd")
 RESIDUAL_BINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
@@ -68,25 +73,17 @@ def _write_text(path: Path, text: str) -> None:
         temporary.write_text(text)
 
 
-def _mean_std(cell: dict) -> str:
-    return "-" if cell["mean"] is None else f"{cell['mean']:.3f} ± {cell['std']:.3f}"
-
-
-def _finished(runs: list[dict]) -> list[dict]:
-    """The runs that trained to the end (a diverged run records ``failed`` and has no predictions)."""
-    return [run for run in runs if "failed" not in run]
-
-
 def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) -> str:
     """Table 1 as Markdown: our pooled R^2 beside the paper's, and per-bin residuals."""
     lines = [
         "# Table 1: R² on the test sets (mean ± std over seeds)",
         "",
         f"{config.n} lenses per domain (70/10/20 split), {config.epochs} epochs, {config.seeds} seeds, "
-        f"scaling `{config.scaling}`, batch {config.batch_size}, MMD bandwidth `{config.mmd_bandwidth}`, "
+        f"{config.describe_members()}scaling `{config.scaling}`, batch {config.batch_size}, "
+        f"MMD bandwidth `{config.mmd_bandwidth}`, "
         f"domain BatchNorm {'on' if config.domain_batchnorm else 'off'}, {config.head} head, "
         f"feature norm {'on' if config.feature_norm else 'off'}, "
-        f"lr {', '.join(f'{m} {config.lr[m]:g}' for m in config.methods)}. R² pooled over each test set.",
+        f"lr {config.describe_lr()}. R² pooled over each test set.",
         "",
         "| method | source R² | target R² | target gap closed | paper source | paper target |",
         "|---|---|---|---|---|---|",
@@ -100,7 +97,7 @@ def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) ->
         failed = cells.get("failed", 0)
         label = METHOD_LABELS[method] + (f" ({failed} of {config.seeds} seeds diverged)" if failed else "")
         lines.append(
-            f"| {label} | {_mean_std(cells['source'])} | {_mean_std(cells['target'])} | "
+            f"| {label} | {format_mean_std(cells['source'])} | {format_mean_std(cells['target'])} | "
             f"{'-' if gap is None else f'{gap:.0%}'} | {paper_cells[0]} | {paper_cells[1]} |"
         )
     diverged = [run for run in runs if "failed" in run]
@@ -127,7 +124,7 @@ def _offset_table(runs: list[dict], summary: dict) -> list[str]:
     lines.append("|---|" + "---|" * (len(RESIDUAL_BINS) - 1))
     for method in summary:
         per_seed = np.array(
-            [_target_medians(run) for run in _finished(runs) if run["method"] == method], dtype=float
+            [_target_medians(run) for run in completed(runs) if run["method"] == method], dtype=float
         ).reshape(-1, len(RESIDUAL_BINS) - 1)
         cells = [_furthest_from_zero(column) for column in per_seed.T]
         lines.append(f"| {METHOD_LABELS[method]} | " + " | ".join(cells) + " |")
@@ -148,7 +145,7 @@ def _furthest_from_zero(values: np.ndarray) -> str:
 
 
 def _residual_table(runs: list[dict]) -> list[str]:
-    first = [r for r in _finished(runs) if r["seed"] == 0]
+    first = [r for r in completed(runs) if r["seed"] == 0]
     if not first:
         return []
     bins = first[0]["residual_by_bin"]["source"]
@@ -166,7 +163,7 @@ def draw_figure2(runs: list[dict]):
     """Figure 2 of the paper from the seed-0 runs of no adaptation, DANN and MMD (those present)."""
     from sklens.plotting import plot_predictions_grid
 
-    first = {r["method"]: r for r in _finished(runs) if r["seed"] == 0 and r["method"] in FIGURE_METHODS}
+    first = {r["method"]: r for r in completed(runs) if r["seed"] == 0 and r["method"] in FIGURE_METHODS}
     if not first:
         return None
     methods = [m for m in FIGURE_METHODS if m in first]

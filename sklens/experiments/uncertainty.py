@@ -5,36 +5,40 @@ and DANN with the gaussian (beta-NLL) and flow (neural posterior estimation) hea
 source domain, adapted to its target domain, for several lens parameters at once, over seeds, and
 writes a table per
 parameter (R^2, mean absolute residual, 68% and 95% coverage, negative log-likelihood on both test
-sets) and the calibration figure (nominal against empirical coverage on the target). Every finished
-run is stored at once (atomically), so an interrupted experiment resumes where it stopped.
+sets) and the calibration figure (nominal against empirical coverage on the target). It is one
+configuration of the experiment runner
+([`UncertaintyConfig`][sklens.experiments.uncertainty.UncertaintyConfig], run by
+[`run_experiment`][sklens.experiments.runner.run_experiment]): every finished run is stored at once
+(atomically), so an interrupted experiment resumes where it stopped, and a run that diverges is recorded
+while the others go on.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
 from sklens._atomic import atomic_write
-from sklens._optional import check_extras
+from sklens._deprecation import warn_renamed
 from sklens._validation import HEADS as ALL_HEADS
-from sklens._validation import resolve_device
-from sklens.experiments._runs import (
-    network_options,
-    read_finished_run,
-    run_settings,
-    simulation_cache_dir,
+from sklens.experiments.paper_config import METHOD_LABELS
+from sklens.experiments.runner import (
+    ExperimentConfig,
+    Row,
+    completed,
+    format_mean_std,
+    mean_std,
+    run_experiment,
     use_domain_statistics,
-    write_finished_run,
 )
-from sklens.experiments.paper_config import METHOD_LABELS, SCALINGS
-from sklens.experiments.reproduce import _load_scaled_domains, _prepare_output, _save_model
 from sklens.metrics import CalibrationCurve
 
 HEADS = tuple(head for head in ALL_HEADS if head != "point")  # the heads with a distribution
@@ -44,8 +48,13 @@ N_POSTERIOR_SAMPLES = 500
 
 
 @dataclass(frozen=True)
-class UncertaintyConfig:
+class UncertaintyConfig(ExperimentConfig):
     """Everything that determines a calibration experiment; it is written to ``results.json``.
+
+    The fields of [`ExperimentConfig`][sklens.experiments.runner.ExperimentConfig] (``n``, ``epochs``,
+    ``seeds``, ``methods``, ``lr``, ``scaling``, ``lambda_da``, ``batch_size``, ``data_seed``,
+    ``domain_batchnorm``, ``feature_norm``, ``members``), with the defaults below, and ``heads`` and
+    ``targets``. One row per method and head, ``runs/METHOD-HEAD-seedS`` per run.
 
     Attributes
     ----------
@@ -57,74 +66,137 @@ class UncertaintyConfig:
         Training seeds per method and head.
     methods : tuple of str
         Among ``none``, ``mmd`` and ``dann``.
+    lr : float or dict
+        Adam's learning rate of every run (the quick preset's 6e-5), or one per method.
     heads : tuple of str
         Among ``gaussian`` and ``flow``.
     targets : tuple of str
         Lens parameters to infer (names of
         [`LENS_PARAMETERS`][sklens.simulation.LENS_PARAMETERS]).
-    lr : float
-        Adam's learning rate of every run (the quick preset's 6e-5).
-    batch_size : int
-        Source images per step.
-    data_seed : int
-        Seed of the simulations (the paper's 10).
-    members : int
-        Members of each run's deep ensemble (``n_members``), trained in one pass: the run with seed
-        ``s`` has the members of seeds ``s * members`` to ``s * members + members - 1``, so runs share
-        none. Its predictive distribution is the members' mixture, so the spread between members
-        (their disagreement, which grows under shift) adds to each head's own.
-    scaling : str
-        Pixel scaling, ``'per-domain'`` (each domain divided by its training split's pixel scale),
-        ``'raw'`` or ``'asinh'`` (``arcsinh`` of the per-domain scaled pixels), as in ``sklens
-        reproduce``.
-    domain_batchnorm : bool
-        Domain-specific BatchNorm statistics in training for every method (``domain_batchnorm=True``;
-        without adaptation, the target's statistics are still estimated: AdaBN), and each test set
-        predicted with its own domain's statistics.
-    feature_norm : bool
-        Every network ends its feature extractor with a [`FeatureNorm`][sklens.nn.layers.FeatureNorm]
-        (``module__feature_norm=True``), as ``sklens reproduce --feature-norm`` does.
     """
 
     n: int = 4000
     epochs: int = 15
     seeds: int = 3
     methods: tuple[str, ...] = METHODS
+    lr: float | Mapping[str, float] = 6e-5
     heads: tuple[str, ...] = HEADS
     targets: tuple[str, ...] = ("theta_E", "center_x", "center_y", "e1", "e2")
-    lr: float = 6e-5
-    batch_size: int = 32
-    data_seed: int = 10
-    members: int = 1
-    scaling: str = "per-domain"
-    domain_batchnorm: bool = False
-    feature_norm: bool = False
 
-    def with_overrides(self, **overrides) -> UncertaintyConfig:
-        """A copy with the given fields replaced; ``None`` values are ignored."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+    allowed_methods: ClassVar[tuple[str, ...]] = METHODS
+    command: ClassVar[str] = "sklens uncertainty"
+
+    def _choices(self) -> dict:
+        from sklens.simulation import LENS_PARAMETERS
+
+        return {**super()._choices(), "heads": HEADS, "targets": tuple(LENS_PARAMETERS)}
+
+    def rows(self) -> dict[str, Row]:
+        """One row per method and head, named ``METHOD-HEAD``; its runs record ``method`` and ``head``.
+
+        Returns
+        -------
+        dict
+            Row name -> [`Row`][sklens.experiments.runner.Row].
+        """
+        return {
+            f"{method}-{head}": self._method_row(
+                method, name=f"{method}-{head}", record={"method": method, "head": head}, head=head
+            )
+            for method in self.methods
+            for head in self.heads
+        }
+
+    def _data_settings(self) -> dict:
+        return {
+            "n": self.n,
+            "data_seed": self.data_seed,
+            "targets": list(self.targets),
+            "members": self.members,
+            "scaling": self.scaling,
+        }
+
+    def _simulated_targets(self) -> list[str]:
+        return list(self.targets)
+
+    def measure(self, row: Row, model, data: Bunch, seeds: tuple[int, ...]) -> list[dict]:
+        """The run's accuracy and calibration per test set and parameter (see `evaluate_posterior`).
+
+        Each test set is predicted with its own domain's BatchNorm statistics, through the
+        predictive distribution of the run's members.
+
+        Parameters
+        ----------
+        row : Row
+            The fitted row.
+        model : DomainAdaptiveRegressor
+            The run's model.
+        data : sklearn.utils.Bunch
+            The scaled domains.
+        seeds : tuple of int
+            The run's seed (one: each fit is one run).
+
+        Returns
+        -------
+        list of dict
+            One result: ``scores``, domain -> parameter -> metric.
+        """
+        (seed,) = seeds
+        head = row.params["head"]
+        scores = {
+            domain: evaluate_posterior(use_domain_statistics(model, domain), X, y, head, seed, self.targets)
+            for domain, (X, y) in data.test.items()
+        }
+        return [{"scores": scores}]
+
+    def summarise(self, runs: list[dict]) -> dict:
+        """See [`summarise_calibration`][sklens.experiments.uncertainty.summarise_calibration]."""
+        return summarise_calibration(runs, self)
+
+    def write_report(self, out: Path, runs: list[dict], summary: dict, data: Bunch) -> dict[str, Path]:
+        """Write ``calibration.md``, ``results.json`` and ``calibration.png``; return their paths."""
+        paths = {
+            "table": out / "calibration.md",
+            "results": out / "results.json",
+            "figure": out / "calibration.png",
+        }
+        with atomic_write(paths["table"]) as temporary:
+            temporary.write_text(format_calibration_table(self, summary, runs))
+        results = {"config": asdict(self), "summary": summary, "runs": runs}
+        with atomic_write(paths["results"]) as temporary:
+            temporary.write_text(json.dumps(results, indent=1))
+        figure = draw_calibration_figure(runs, self)
+        with atomic_write(paths["figure"]) as temporary:
+            figure.savefig(temporary, dpi=110)
+        return paths
 
 
 def resolve_uncertainty_config(**overrides) -> UncertaintyConfig:
-    """The default configuration with ``overrides``, checked before any work starts."""
-    from sklens.simulation import LENS_PARAMETERS
+    """The default configuration with ``overrides``, checked before any work starts.
 
+    Parameters
+    ----------
+    **overrides
+        Fields of [`UncertaintyConfig`][sklens.experiments.uncertainty.UncertaintyConfig]; None keeps
+        the default.
+
+    Returns
+    -------
+    UncertaintyConfig
+        The configuration, valid.
+
+    Raises
+    ------
+    ValueError
+        Naming the field that is not valid and the values it allows.
+
+    Examples
+    --------
+    >>> resolve_uncertainty_config(n=40, heads=("gaussian",)).rows().keys()
+    dict_keys(['none-gaussian', 'mmd-gaussian', 'dann-gaussian'])
+    """
     config = UncertaintyConfig().with_overrides(**overrides)
-    for name, chosen, valid in (
-        ("methods", config.methods, METHODS),
-        ("heads", config.heads, HEADS),
-        ("targets", config.targets, tuple(LENS_PARAMETERS)),
-    ):
-        unknown = [value for value in chosen if value not in valid]
-        if unknown or not chosen:
-            raise ValueError(f"unknown {name} {unknown}; choose among {list(valid)}.")
-    for name in ("n", "epochs", "seeds", "batch_size", "members"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be at least 1; got {getattr(config, name)}.")
-    if config.scaling not in SCALINGS:
-        raise ValueError(f"unknown scaling {config.scaling!r}; choose one of {list(SCALINGS)}.")
-    if not config.lr > 0:
-        raise ValueError(f"lr must be positive; got {config.lr}.")
+    config.validate()
     return config
 
 
@@ -132,11 +204,14 @@ def measure_uncertainty(
     *,
     out: str | os.PathLike = "sklens-uncertainty",
     device: str = "auto",
+    n_jobs: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     **overrides,
 ) -> Bunch:
     """Train every method with every uncertainty head and measure accuracy and calibration.
+
+    A run whose training diverges is recorded as failed (the table counts it) and the others go on.
 
     Parameters
     ----------
@@ -144,6 +219,9 @@ def measure_uncertainty(
         Output directory: ``calibration.md``, ``results.json``, ``calibration.png`` and ``runs/``.
     device : str
         ``'auto'``, ``'cpu'`` or ``'cuda'``.
+    n_jobs : int, optional
+        Parallel processes for simulation and for training runs: None (the default) or -1 uses every
+        CPU core; one training run at a time on a GPU.
     cache_dir : path-like, optional
         Simulation cache (default ``out/cache``).
     progress : bool
@@ -166,102 +244,23 @@ def measure_uncertainty(
     ['dann-flow', 'dann-gaussian', 'mmd-flow', 'mmd-gaussian', 'none-flow', 'none-gaussian']
     """
     config = resolve_uncertainty_config(**overrides)
-    extras = ("sim", "plot", "flow") if "flow" in config.heads else ("sim", "plot")
-    check_extras(*extras, user="sklens uncertainty")
-    out = _prepare_output(out)
-    done = _stored_runs(config, out / "runs")  # refuses runs of other settings before simulating
-    data = _load_scaled_domains(
-        config.n,
-        data_seed=config.data_seed,
-        scaling=config.scaling,
-        cache_dir=simulation_cache_dir(out, cache_dir),
-        progress=progress,
-        targets=list(config.targets),
+    return run_experiment(
+        config, out=out, device=device, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress
     )
-    runs, n_trained = _run_all(config, data, done, out / "runs", resolve_device(device), progress)
-    summary = summarise_calibration(runs, config)
-    paths = _write_report(out, config, runs, summary)
-    return Bunch(config=config, runs=runs, summary=summary, paths=paths, n_trained=n_trained)
 
 
 def make_uncertainty_estimator(method: str, head: str, config: UncertaintyConfig, seed: int, device: str):
-    """The estimator of one method with one head."""
-    from sklens import CNNRegressor, DANNRegressor, MMDRegressor
+    """The estimator of one method with one head (the run with ``seed``).
 
-    cls = {"none": CNNRegressor, "mmd": MMDRegressor, "dann": DANNRegressor}[method]
-    return cls(
-        head=head,
-        lr=config.lr,
-        max_epochs=config.epochs,
-        batch_size=config.batch_size,
-        random_state=seed * config.members,
-        n_members=config.members,
-        domain_batchnorm=config.domain_batchnorm,
-        device=device,
-        **network_options(config.feature_norm),
+    .. deprecated:: 1.0
+        Use ``config.rows()[f"{method}-{head}"].make_estimator(seed * config.members,
+        n_members=config.members, device=device)``; ``make_uncertainty_estimator`` will be removed in 1.1.
+    """
+    warn_renamed(
+        "make_uncertainty_estimator(method, head, config, ...)", "config.rows()[name].make_estimator(...)"
     )
-
-
-def _run_dir(runs_dir: Path, method: str, head: str, seed: int) -> Path:
-    return runs_dir / f"{method}-{head}-seed{seed}"
-
-
-def _run_settings(config: UncertaintyConfig, method: str, head: str) -> dict:
-    estimator = make_uncertainty_estimator(method, head, config, seed=0, device="cpu")
-    return run_settings(
-        estimator,
-        n=config.n,
-        data_seed=config.data_seed,
-        targets=list(config.targets),
-        members=config.members,
-        scaling=config.scaling,
-    )
-
-
-def _stored_runs(config: UncertaintyConfig, runs_dir: Path) -> dict[tuple[str, str, int], dict | None]:
-    settings = {(m, h): _run_settings(config, m, h) for m in config.methods for h in config.heads}
-    tasks = [(m, h, s) for s in range(config.seeds) for m in config.methods for h in config.heads]
-    return {(m, h, s): read_finished_run(_run_dir(runs_dir, m, h, s), settings[m, h]) for m, h, s in tasks}
-
-
-def _run_all(
-    config: UncertaintyConfig, data: Bunch, done: dict, runs_dir: Path, device: str, progress: bool
-) -> tuple[list[dict], int]:
-    from tqdm.auto import tqdm
-
-    runs, n_trained = [], 0
-    for (method, head, seed), result in tqdm(done.items(), desc="training runs", disable=not progress):
-        if result is None:
-            result = _train_and_evaluate(
-                method, head, seed, config, data, _run_dir(runs_dir, method, head, seed), device
-            )
-            n_trained += 1
-        runs.append(result)
-    return runs, n_trained
-
-
-def _train_and_evaluate(method, head, seed, config, data, run_dir: Path, device: str) -> dict:
-    model = make_uncertainty_estimator(method, head, config, seed, device)
-    start = time.perf_counter()
-    if method == "none" and not config.domain_batchnorm:
-        model.fit(data.X_src, data.y_src)
-    else:  # with domain BatchNorm, no adaptation still estimates the target's statistics (AdaBN)
-        model.fit(data.X_src, data.y_src, X_tgt=data.X_tgt)
-    seconds = time.perf_counter() - start
-    scores = {
-        domain: evaluate_posterior(use_domain_statistics(model, domain), X, y, head, seed, config.targets)
-        for domain, (X, y) in data.test.items()
-    }
-    result = {
-        "method": method,
-        "head": head,
-        "seed": seed,
-        "train_seconds": seconds,
-        "settings": _run_settings(config, method, head),
-        "scores": scores,
-    }
-    _save_model(run_dir, model)
-    return write_finished_run(run_dir, result)
+    row = config.with_overrides(methods=(method,), heads=(head,)).rows()[f"{method}-{head}"]
+    return row.make_estimator(seed * config.members, n_members=config.members, device=device)
 
 
 def evaluate_posterior(model, X: np.ndarray, y: np.ndarray, head: str, seed: int, names) -> dict:
@@ -299,107 +298,106 @@ METRICS = ("r2", "mean_abs_residual", "coverage_68", "coverage_95", "nll", "misc
 
 
 def summarise_calibration(runs: list[dict], config: UncertaintyConfig) -> dict:
-    """Mean and standard deviation over seeds of every metric, per method-head, domain and parameter."""
+    """Mean and standard deviation over seeds of every metric, per method-head, domain and parameter.
+
+    Parameters
+    ----------
+    runs : list of dict
+        The runs' results.
+    config : UncertaintyConfig
+        Their experiment.
+
+    Returns
+    -------
+    dict
+        Per row (``METHOD-HEAD``): ``source`` and ``target``, parameter -> metric -> ``mean`` and
+        ``std`` over the seeds that finished (None where every seed diverged), and ``failed``.
+    """
     summary = {}
-    for method in config.methods:
-        for head in config.heads:
-            mine = [run for run in runs if run["method"] == method and run["head"] == head]
-            summary[f"{method}-{head}"] = {
-                domain: {
-                    name: {
-                        metric: _mean_std([run["scores"][domain][name][metric] for run in mine])
-                        for metric in METRICS
-                    }
-                    for name in config.targets
+    for name, row in config.rows().items():
+        mine = [run for run in runs if row.owns(run)]
+        finished = completed(mine)
+        summary[name] = {
+            domain: {
+                parameter: {
+                    metric: mean_std([run["scores"][domain][parameter][metric] for run in finished])
+                    for metric in METRICS
                 }
-                for domain in ("source", "target")
+                for parameter in config.targets
             }
+            for domain in ("source", "target")
+        }
+        summary[name]["failed"] = len(mine) - len(finished)
     return summary
 
 
-def _mean_std(values: list[float]) -> dict:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
-
-
-def format_calibration_table(config: UncertaintyConfig, summary: dict) -> str:
-    """One Markdown table per parameter: accuracy and calibration of every method and head."""
+def format_calibration_table(config: UncertaintyConfig, summary: dict, runs: Sequence[dict] = ()) -> str:
+    """One Markdown table per parameter: accuracy and calibration of every method and head, and the
+    runs of ``runs`` that diverged."""
     lines = [
         "# Several lens parameters with calibrated uncertainties (mean ± std over seeds)",
         "",
         f"{config.n} lenses per domain (70/10/20 split), {config.epochs} epochs, {config.seeds} seeds, "
-        f"{_members(config.members)}lr {config.lr:g}, batch {config.batch_size}, "
+        f"{config.describe_members()}lr {config.describe_lr()}, batch {config.batch_size}, "
         f"{config.scaling} scaling, domain BatchNorm {'on' if config.domain_batchnorm else 'off'}, "
         f"feature norm {'on' if config.feature_norm else 'off'}. "
         "Coverage: share of test lenses inside the central interval; nominal 0.68 and 0.95. "
         "NLL: mean negative log-likelihood of each parameter's marginal.",
     ]
-    for name in config.targets:
+    for parameter in config.targets:
         lines += [
             "",
-            f"## {name}",
+            f"## {parameter}",
             "",
             "| method | head | source R² | target R² | target mean abs residual | target 68% coverage "
             "| target 95% coverage | target NLL | source 68% coverage |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        for key, cells in summary.items():
-            method, head = key.split("-")
-            source, target = cells["source"][name], cells["target"][name]
-            row = [
-                METHOD_LABELS[method],
-                head,
-                _cell(source["r2"]),
-                _cell(target["r2"]),
-                _cell(target["mean_abs_residual"]),
-                _cell(target["coverage_68"]),
-                _cell(target["coverage_95"]),
-                _cell(target["nll"]),
-                _cell(source["coverage_68"]),
+        for name, row in config.rows().items():
+            cells = summary[name]
+            source, target = cells["source"][parameter], cells["target"][parameter]
+            failed = cells["failed"]
+            label = METHOD_LABELS[row.record["method"]]
+            row_cells = [
+                label + (f" ({failed} of {config.seeds} seeds diverged)" if failed else ""),
+                row.record["head"],
+                format_mean_std(source["r2"]),
+                format_mean_std(target["r2"]),
+                format_mean_std(target["mean_abs_residual"]),
+                format_mean_std(target["coverage_68"]),
+                format_mean_std(target["coverage_95"]),
+                format_mean_std(target["nll"]),
+                format_mean_std(source["coverage_68"]),
             ]
-            lines.append("| " + " | ".join(row) + " |")
+            lines.append("| " + " | ".join(row_cells) + " |")
+    diverged = [run for run in runs if "failed" in run]
+    if diverged:
+        lines += ["", "## Runs that diverged (kept on disk; delete a run's folder to train it again)", ""]
+        lines += [
+            f"- {METHOD_LABELS[r['method']]}, {r['head']} head, seed {r['seed']}: {r['failed']}"
+            for r in diverged
+        ]
     return "\n".join(lines) + "\n"
-
-
-def _members(members: int) -> str:
-    return f"each run an ensemble of {members} members (their mixture), " if members > 1 else ""
-
-
-def _cell(stat: dict) -> str:
-    return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
-
-
-def _write_report(out: Path, config: UncertaintyConfig, runs: list[dict], summary: dict) -> dict:
-    paths = {
-        "table": out / "calibration.md",
-        "results": out / "results.json",
-        "figure": out / "calibration.png",
-    }
-    with atomic_write(paths["table"]) as temporary:
-        temporary.write_text(format_calibration_table(config, summary))
-    results = {"config": asdict(config), "summary": summary, "runs": runs}
-    with atomic_write(paths["results"]) as temporary:
-        temporary.write_text(json.dumps(results, indent=1))
-    figure = draw_calibration_figure(runs, config)
-    with atomic_write(paths["figure"]) as temporary:
-        figure.savefig(temporary, dpi=110)
-    return paths
 
 
 def draw_calibration_figure(runs: list[dict], config: UncertaintyConfig):
     """Nominal against empirical coverage on the target test set: one panel per method and head, one
-    line per parameter, the empirical coverage averaged over seeds."""
+    line per parameter, the empirical coverage averaged over the seeds that finished."""
     from sklens._optional import import_optional
     from sklens.plotting import plot_calibration
 
     plt = import_optional("matplotlib.pyplot", extra="plot", user="the calibration figure")
     n_rows, n_cols = len(config.methods), len(config.heads)
     figure, axes = plt.subplots(n_rows, n_cols, figsize=(3.6 * n_cols, 3.4 * n_rows), squeeze=False)
-    for i, method in enumerate(config.methods):
-        for j, head in enumerate(config.heads):
-            mine = [run for run in runs if run["method"] == method and run["head"] == head]
-            curve = _mean_curve([run["scores"]["target"] for run in mine], config.targets)
-            ax = plot_calibration(curve, parameter_names=list(config.targets), ax=axes[i, j])
-            ax.set_title(f"{METHOD_LABELS[method]}, {head} head (target)")
+    for ax, row in zip(axes.flat, config.rows().values(), strict=True):
+        title = f"{METHOD_LABELS[row.record['method']]}, {row.record['head']} head (target)"
+        finished = completed([run for run in runs if row.owns(run)])
+        if not finished:
+            ax.set_title(f"{title}: every seed diverged")
+            ax.set_axis_off()
+            continue
+        curve = _mean_curve([run["scores"]["target"] for run in finished], config.targets)
+        plot_calibration(curve, parameter_names=list(config.targets), ax=ax).set_title(title)
     figure.tight_layout()
     return figure
 

@@ -12,15 +12,17 @@ from sklearn.metrics import r2_score
 
 from sklens.cli import main
 from sklens.exceptions import NoTargetDataWarning
+from sklens.experiments.data import scale_pixels
 from sklens.experiments.report import binned_fractional_residual, draw_figure2
-from sklens.experiments.reproduce import _save_run, reproduce, scale_pixels
+from sklens.experiments.reproduce import reproduce
+from sklens.experiments.runner import RunStore
 from sklens.nn.layers import FeatureNorm
 
 TINY = dict(n=24, epochs=1, seeds=2, n_jobs=1, progress=False)
 
 
 def tiny(**overrides):
-    return {**TINY, "ensemble": True, **overrides}
+    return {**TINY, "seeds_in_one_pass": True, **overrides}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def test_every_output_file_is_written(tiny_run):
 
 def test_ensemble_members_give_the_separate_runs_results(tiny_run, tmp_path):
     _, together = tiny_run
-    apart = reproduce(out=tmp_path, cache_dir=tiny_run[0] / "cache", **tiny(ensemble=False))
+    apart = reproduce(out=tmp_path, cache_dir=tiny_run[0] / "cache", **tiny(seeds_in_one_pass=False))
     assert (tmp_path / "runs" / "mmd-seed1" / "model.pkl").exists()
     for a, b in zip(together.runs, apart.runs, strict=True):
         assert (a["method"], a["seed"]) == (b["method"], b["seed"])
@@ -53,6 +55,24 @@ def test_ensemble_members_give_the_separate_runs_results(tiny_run, tmp_path):
             # equal up to rounding (grouped against plain convolutions), which the preset's lr 1e-3
             # amplifies on this one-epoch model (R² ~ -7); a member with another seed is O(1) apart
             assert a["r2"][domain] == pytest.approx(b["r2"][domain], rel=1e-3, abs=1e-4)
+
+
+def test_each_run_can_be_an_ensemble_of_members_also_when_a_methods_seeds_are_trained_in_one_pass(
+    tiny_run, tmp_path
+):
+    out, _ = tiny_run
+    options = dict(cache_dir=out / "cache", members=2, **tiny(methods=("mmd",)))
+    together = reproduce(out=tmp_path / "together", **options)
+    apart = reproduce(out=tmp_path / "apart", **{**options, "seeds_in_one_pass": False})
+    with (tmp_path / "together" / "runs" / "mmd-seeds0-1" / "model.pkl").open("rb") as stream:
+        assert (pickle.load(stream).n_members, together.runs[1]["members_trained_together"]) == (4, 4)
+    with (tmp_path / "apart" / "runs" / "mmd-seed1" / "model.pkl").open("rb") as stream:
+        model = pickle.load(stream)
+    assert (model.n_members, model.random_state) == (2, 2)  # the members of seeds 2 and 3
+    for a, b in zip(together.runs, apart.runs, strict=True):
+        assert a["settings"] == b["settings"] and a["settings"]["members"] == 2
+        assert a["r2"]["target"] == pytest.approx(b["r2"]["target"], rel=1e-3, abs=1e-4)
+    assert "each run an ensemble of 2 members" in (tmp_path / "apart" / "table1.md").read_text()
 
 
 def test_results_json_has_every_method_and_domain(tiny_run):
@@ -145,7 +165,7 @@ def test_runs_stored_without_their_settings_are_reused_with_a_warning(tiny_run, 
 def test_the_printed_duration_counts_only_the_runs_left(tiny_run, capsys):
     out, _ = tiny_run
     argv = ["reproduce", "--out", str(out), "--n", "24", "--epochs", "1", "--seeds", "2"]
-    assert main([*argv, "--n-jobs", "1", "--ensemble", "--device", "cpu"]) == 0
+    assert main([*argv, "--n-jobs", "1", "--seeds-in-one-pass", "--device", "cpu"]) == 0
     assert "(0 of 8 training runs left)" in capsys.readouterr().out
     argv[-1] = "3"
     assert main([*argv, "--n-jobs", "1", "--methods", "mmd", "--separate-runs", "--device", "cpu"]) == 0
@@ -192,14 +212,24 @@ def test_the_summary_leaves_diverged_runs_out_and_counts_them():
     assert summary["mmd"]["gap_closed"] == pytest.approx(0.75)
 
 
-def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):
+def test_ensemble_is_a_deprecated_name_of_seeds_in_one_pass(tiny_run):
     out, first = tiny_run
-    options = {k: v for k, v in tiny().items() if k != "n_jobs"}
-    with pytest.warns(FutureWarning, match="renamed n_jobs"):
-        again = reproduce(out=out, jobs=1, **options)
+    options = {k: v for k, v in tiny().items() if k != "seeds_in_one_pass"}
+    with pytest.warns(FutureWarning, match="ensemble was renamed in sklens 1.0.*seeds_in_one_pass=True"):
+        again = reproduce(out=out, ensemble=True, **options)
+    assert again.config.seeds_in_one_pass is True
     assert again.n_trained == 0 and again.summary == first.summary
-    with pytest.raises(ValueError, match="pass n_jobs only"):
-        reproduce(out=out, jobs=1, **tiny())
+    with pytest.warns(FutureWarning, match="ReproductionConfig.ensemble was renamed"):
+        assert again.config.ensemble is True
+
+
+def test_jobs_is_no_longer_an_option(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "--out", str(tmp_path), "--jobs", "1"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --jobs" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="jobs"):
+        reproduce(out=tmp_path, jobs=1, **tiny())
 
 
 @pytest.mark.parametrize(
@@ -210,10 +240,10 @@ def test_jobs_is_a_deprecated_name_of_n_jobs(tiny_run):
         (["--n", "5"], "too small for the 70/10/20 split"),
         (["--epochs", "0"], "epochs must be at least 1"),
         (["--n-jobs", "0"], "n_jobs must be a non-zero integer"),
-        (["--jobs", "0"], "n_jobs must be a non-zero integer"),
         (["--mmd-bandwidth", "max"], "invalid choice: 'max'"),
         (["--scaling", "log"], "invalid choice: 'log'"),
-        (["--lr", "0"], "learning rates must be positive"),
+        (["--lr", "0"], "lr must be positive"),
+        (["--members", "0"], "members must be at least 1"),
         (["--data-seed", "-1"], "data_seed must be a non-negative integer"),
     ],
 )
@@ -231,29 +261,34 @@ def test_a_failed_save_leaves_no_temporary_file(tmp_path):
     predictions = {d: (np.zeros(3), np.ones(3)) for d in ("source", "target")}
     unpicklable_model = lambda: None  # noqa: E731
     with pytest.raises((pickle.PicklingError, AttributeError)):
-        _save_run(tmp_path / "run", unpicklable_model, predictions, {"method": "none"})
-    assert [p.name for p in (tmp_path / "run").iterdir()] == ["predictions.npz"]
+        RunStore(tmp_path).save("none", 0, {"method": "none", "predictions": predictions}, unpicklable_model)
+    assert [p.name for p in (tmp_path / "none-seed0").iterdir()] == ["predictions.npz"]
 
 
-def test_seeds_are_an_ensemble_on_a_gpu_and_separate_runs_on_a_cpu_unless_told():
-    from sklens.experiments.reproduce import _training_units, resolve_config
+def test_seeds_are_trained_in_one_pass_on_a_gpu_and_one_at_a_time_on_a_cpu_unless_told():
+    from sklens.experiments.reproduce import resolve_config
+
+    def units(config, on_gpu):
+        return [(row.name, seeds) for row, seeds in config.training_units(on_gpu)]
 
     default = resolve_config(n=24, seeds=3, methods=("mmd",))
-    assert _training_units(default, on_gpu=True) == [("mmd", (0, 1, 2))]
-    assert _training_units(default, on_gpu=False) == [("mmd", (0,)), ("mmd", (1,)), ("mmd", (2,))]
-    forced = resolve_config(n=24, seeds=3, methods=("mmd",), ensemble=True)
-    assert _training_units(forced, on_gpu=False) == [("mmd", (0, 1, 2))]
+    assert units(default, on_gpu=True) == [("mmd", (0, 1, 2))]
+    assert units(default, on_gpu=False) == [("mmd", (0,)), ("mmd", (1,)), ("mmd", (2,))]
+    forced = resolve_config(n=24, seeds=3, methods=("mmd",), seeds_in_one_pass=True)
+    assert units(forced, on_gpu=False) == [("mmd", (0, 1, 2))]
 
 
-def test_the_command_line_chooses_ensembles_or_separate_runs():
+def test_the_command_line_chooses_one_pass_or_separate_runs():
     from sklens.cli import build_parser
 
     parser = build_parser()
-    assert parser.parse_args(["reproduce"]).ensemble is None
-    assert parser.parse_args(["reproduce", "--ensemble"]).ensemble is True
-    assert parser.parse_args(["reproduce", "--separate-runs"]).ensemble is False
+    assert parser.parse_args(["reproduce"]).seeds_in_one_pass is None
+    assert parser.parse_args(["reproduce", "--seeds-in-one-pass"]).seeds_in_one_pass is True
+    assert parser.parse_args(["reproduce", "--separate-runs"]).seeds_in_one_pass is False
+    with pytest.warns(FutureWarning, match="--ensemble was renamed in sklens 1.0.*--seeds-in-one-pass"):
+        assert parser.parse_args(["reproduce", "--ensemble"]).seeds_in_one_pass is True
     with pytest.raises(SystemExit):
-        parser.parse_args(["reproduce", "--ensemble", "--separate-runs"])
+        parser.parse_args(["reproduce", "--seeds-in-one-pass", "--separate-runs"])
 
 
 def test_asinh_scaling_is_linear_for_the_bulk_and_logarithmic_for_bright_pixels():
@@ -336,20 +371,24 @@ def test_the_flow_head_without_zuko_is_refused_before_any_simulation(tmp_path, m
     assert not (tmp_path / "cache").exists()
 
 
-def test_every_method_has_learning_rates_an_image_rate_and_an_estimator():
-    from sklens import DAREGRAMRegressor, RSDRegressor
-    from sklens.experiments.paper_config import METHOD_LABELS, PRESETS
-    from sklens.experiments.reproduce import CPU_IMAGES_PER_SECOND, make_estimator, resolve_config
+def test_every_method_has_a_label_learning_rates_an_image_rate_and_an_estimator():
+    from sklens import CNNRegressor, DAREGRAMRegressor, RSDRegressor
+    from sklens.experiments.paper_config import METHOD_LABELS
+    from sklens.experiments.reproduce import CPU_IMAGES_PER_SECOND, PRESETS, resolve_config
+    from sklens.regression import METHODS
 
+    assert set(METHOD_LABELS) == {*METHODS, "oracle"}
     for config in PRESETS.values():
         assert set(config.lr) == set(METHOD_LABELS)
     for rates in CPU_IMAGES_PER_SECOND.values():
         assert set(rates) == set(METHOD_LABELS)
-    config = resolve_config(methods=("rsd", "daregram"))
-    for method, cls in (("rsd", RSDRegressor), ("daregram", DAREGRAMRegressor)):
-        model = make_estimator(method, config, seed=0, device="cpu")
+    config = resolve_config(methods=("rsd", "daregram", "oracle"))
+    rows = config.rows()
+    for method, cls in (("rsd", RSDRegressor), ("daregram", DAREGRAMRegressor), ("oracle", CNNRegressor)):
+        model = rows[method].make_estimator(0, device="cpu")
         assert type(model) is cls and model.lr == config.lr[method] and model.batch_size == config.batch_size
-    assert make_estimator("rsd", config, seed=0, device="cpu").lambda_da == config.lambda_rsd == 0.1
+    assert rows["rsd"].make_estimator(0).lambda_da == config.lambda_da["rsd"] == 0.1
+    assert (rows["rsd"].labels, rows["oracle"].labels) == ("source", "target")
 
 
 def test_training_threads_follow_the_cpus_this_process_may_use():
@@ -358,7 +397,7 @@ def test_training_threads_follow_the_cpus_this_process_may_use():
 
     code = (
         "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-        "from sklens.experiments.reproduce import _threads_per_worker; "
+        "from sklens.experiments.runner import _threads_per_worker; "
         "print(_threads_per_worker(1), _threads_per_worker(4))"
     )
     pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

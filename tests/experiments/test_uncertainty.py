@@ -5,6 +5,7 @@ import pickle
 import sys
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from sklens.cli import main
@@ -110,14 +111,14 @@ def test_feature_norm_reaches_every_network_and_is_recorded(tiny_run, tmp_path):
 def test_domain_batchnorm_reaches_every_method_and_each_test_set_uses_its_own_statistics(tiny_run, tmp_path):
     from sklearn.metrics import r2_score
 
-    from sklens.experiments.reproduce import _load_scaled_domains
+    from sklens.experiments.data import load_scaled_domains
 
     out, _ = tiny_run
     options = {**TINY, "heads": ("gaussian",)}
     result = measure_uncertainty(
         out=tmp_path, cache_dir=out / "cache", domain_batchnorm=True, lr=3e-4, **options
     )
-    data = _load_scaled_domains(
+    data = load_scaled_domains(
         24,
         data_seed=10,
         scaling="per-domain",
@@ -142,6 +143,24 @@ def test_domain_batchnorm_reaches_every_method_and_each_test_set_uses_its_own_st
     assert "domain BatchNorm on" in (tmp_path / "calibration.md").read_text()
     with pytest.raises(ValueError, match="domain_batchnorm: True there, False now"):
         measure_uncertainty(out=tmp_path, cache_dir=out / "cache", lr=3e-4, **options)
+
+
+def test_a_diverging_run_is_recorded_and_the_others_go_on(tiny_run, tmp_path):
+    out, _ = tiny_run
+    options = {**TINY, "heads": ("gaussian",), "epochs": 4, "lr": {"none": 6e-5, "mmd": 1e12}}
+    result = measure_uncertainty(out=tmp_path, cache_dir=out / "cache", n_jobs=1, **options)
+    assert result.n_trained == 2
+    assert result.summary["mmd-gaussian"]["failed"] == 1 and result.summary["none-gaussian"]["failed"] == 0
+    assert result.summary["mmd-gaussian"]["target"]["e1"]["nll"] == {"mean": None, "std": None}
+    assert np.isfinite(result.summary["none-gaussian"]["target"]["e1"]["nll"]["mean"])
+    stored = json.loads((tmp_path / "runs" / "mmd-gaussian-seed0" / "result.json").read_text())
+    assert "non-finite loss" in stored["failed"] and "scores" not in stored
+    table = (tmp_path / "calibration.md").read_text()
+    assert "| MMD (1 of 1 seeds diverged) | gaussian | - | - |" in table
+    assert "- MMD, gaussian head, seed 0: MMDRegressor at epoch" in table
+    figure = draw_calibration_figure(result.runs, result.config)
+    assert figure.axes[1].get_title() == "MMD, gaussian head (target): every seed diverged"
+    assert measure_uncertainty(out=tmp_path, cache_dir=out / "cache", n_jobs=1, **options).n_trained == 0
 
 
 @pytest.mark.parametrize(
