@@ -8,7 +8,7 @@ from importlib import import_module
 
 # The one place the version is written: pyproject.toml reads it from here (setuptools' ``attr:``),
 # so a source tree and an installed copy of it cannot disagree.
-__version__ = "1.0.0.dev0"
+__version__ = "1.0.0"
 
 _LAZY = {
     "CNNRegressor": "sklens.regression",

@@ -17,10 +17,6 @@ class NonNumericDataError(ValueError, TypeError):
     """Input that is not numeric: a ``ValueError`` (sklens's rule) and a ``TypeError`` (NumPy's)."""
 
 
-#: The output heads of every regressor (``head``): a point estimate, a Gaussian, a normalising flow.
-HEADS = ("point", "gaussian", "flow")
-
-
 def resolve_device(device) -> str:
     """Return a concrete torch device string for ``device``.
 

@@ -21,7 +21,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from skorch import NeuralNetRegressor
 from skorch.callbacks import PassthroughScoring
@@ -46,9 +45,15 @@ from sklens.nn.domain_norm import DOMAINS, domain_rows, use_domain_batchnorm
 from sklens.nn.ensemble import MemberLosses, forward_members, stack_networks, with_member_axis
 from sklens.nn.heads import HEADS, make_head
 from sklens.nn.networks import default_network
-from sklens.nn.sampling import MemberBatches, TargetSampler, member_random_stream, seeded_members
-from sklens.nn.tap import evaluation_mode, feature_dimension
-from sklens.predictive import PredictiveMixin
+from sklens.nn.sampling import (
+    MemberBatches,
+    TargetSampler,
+    member_random_stream,
+    member_seeds,
+    seeded_members,
+)
+from sklens.nn.tap import feature_dimension
+from sklens.predictive import PredictiveMixin, target_scales
 
 __all__ = ["DomainAdaptiveRegressor"]
 
@@ -401,28 +406,19 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         self.n_features_in_ = int(np.prod(self.input_shape_))
         self.n_outputs_ = y_src.shape[1]
         self.y_ndim_ = y_ndim
-        self.y_mean_, self.y_scale_ = self._target_scales(y_src)
-        self.member_seeds_ = self._member_seeds() if self.n_members > 1 else None  # one: the fit's stream
-        self.initialize()
-
-    def _target_scales(self, y_src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each column's mean and scale for ``target_scaling`` (0 and 1 where y is used as given)."""
-        k = y_src.shape[1]
+        # ``target_scaling='auto'``: standardised when y has several columns or the head predicts a
+        # distribution, so that parameters of different units weigh alike; else y as given.
         standard = self.target_scaling == "standard" or (
-            self.target_scaling == "auto" and (k > 1 or self.head != "point")
+            self.target_scaling == "auto" and (y_src.shape[1] > 1 or HEADS[self.head].has_distribution)
         )
-        if not standard:
-            return np.zeros(k), np.ones(k)
-        y = y_src.astype(np.float64)
-        scale = y.std(axis=0)
-        return y.mean(axis=0), np.where(scale > 0, scale, 1.0)  # a constant column is only centred
-
-    def _member_seeds(self) -> list[int]:
-        """``random_state + k`` for member k (a seed drawn from torch's generator when None)."""
-        seed = check_random_state_seed(self.random_state)
-        if seed is None:
-            seed = int(torch.randint(0, 2**31 - self.n_members, (1,)))
-        return [seed + k for k in range(self.n_members)]
+        self.y_mean_, self.y_scale_ = target_scales(y_src, standard)
+        # A single model draws from the fit's own stream; member k of an ensemble from random_state + k.
+        self.member_seeds_ = (
+            member_seeds(check_random_state_seed(self.random_state), self.n_members)
+            if self.n_members > 1
+            else None
+        )
+        self.initialize()
 
     def _train(
         self, X_src: np.ndarray, y_src: np.ndarray, X_tgt: np.ndarray | None, stream: int = 0, **fit_params
@@ -553,48 +549,3 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         """The task loss of member ``member``'s head: ``criterion`` for the point head, the head's own
         likelihood loss otherwise."""
         return self.output_head_[member].loss(y_pred, to_tensor(y_true, device=self.device))
-
-    # ----------------------------------------------------------------------------------- features
-    @available_if(lambda self: False)
-    def predict_proba(self, X):
-        """Not available: a regressor has no class probabilities (skorch's raw output is ``predict``)."""
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
-
-    def transform_features(self, X) -> np.ndarray:
-        """Return the features the adaptation aligns (the output of ``feature_layer``) for ``X``.
-
-        Parameters
-        ----------
-        X : array-like
-            Inputs as for ``predict``.
-
-        Returns
-        -------
-        numpy.ndarray of shape (n, n_features), or (n_members, n, n_features) for an ensemble
-            The features, computed in evaluation mode; the network's mode is left as it was.
-        """
-        X, _ = self._as_model_input(X)
-        step = max(self.batch_size, 256)
-        row_ndim = len(self.input_shape_)
-        with (
-            evaluation_mode(self.module_),
-            torch.no_grad(),
-            domain_rows(self.module_, domain=self.predict_domain),
-        ):
-            parts = [
-                forward_members(
-                    self.module_,
-                    with_member_axis(to_tensor(X[i : i + step], self.device), self.n_members, row_ndim),
-                    self.feature_layer,
-                )[0]
-                .cpu()
-                .numpy()
-                for i in range(0, len(X), step)
-            ]
-        features = np.concatenate(parts)  # (n, K, n_features)
-        return features[:, 0] if self.n_members == 1 else features.transpose(1, 0, 2)

@@ -93,9 +93,9 @@ def _print_report(paths: dict) -> int:
 
 
 def _add_reproduce(subparsers) -> None:
-    from sklens._validation import HEADS
     from sklens.experiments.paper_config import METHOD_LABELS, MMD_BANDWIDTHS
     from sklens.experiments.reproduce import PRESETS
+    from sklens.nn.heads import HEADS
 
     parser = subparsers.add_parser(
         "reproduce",
@@ -132,7 +132,7 @@ def _add_reproduce(subparsers) -> None:
     )
     parser.add_argument(
         "--head",
-        choices=HEADS,
+        choices=tuple(HEADS),
         help="every method's output head (default point, the paper's); R² of the predictive mean",
     )
     _add_feature_norm_argument(parser)

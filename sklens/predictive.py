@@ -18,15 +18,18 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.metrics import r2_score
+from sklearn.utils._available_if import available_if
 from skorch.utils import to_tensor
 
 from sklens._skorch import seeded_torch
 from sklens._validation import as_float_array, as_model_input
 from sklens.domains import target_rows
 from sklens.nn.domain_norm import domain_rows
+from sklens.nn.ensemble import forward_members, with_member_axis
 from sklens.nn.heads import HEADS, Head
+from sklens.nn.tap import evaluation_mode
 
-__all__ = ["PredictiveMixin", "member_log_likelihood", "member_moments", "member_samples"]
+__all__ = ["PredictiveMixin", "member_log_likelihood", "member_moments", "member_samples", "target_scales"]
 
 #: Seed of the draws from which a sampled head's moments are estimated, so that ``predict`` is
 #: deterministic.
@@ -112,9 +115,38 @@ def member_log_likelihood(
     return (torch.logsumexp(log_p.double(), dim=0) - np.log(len(heads))).numpy()
 
 
+def target_scales(y: np.ndarray, standard: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and scale: the standard scaling a model trains on, or 0 and 1 (y as given).
+
+    Parameters
+    ----------
+    y : numpy.ndarray of shape (n, k)
+        The source rows' labels.
+    standard : bool
+        Standardise each column by its mean and standard deviation (a constant column is only
+        centred).
+
+    Returns
+    -------
+    mean, scale : numpy.ndarray of shape (k,), float64
+
+    Examples
+    --------
+    >>> target_scales(np.array([[1.0, 5.0], [3.0, 5.0]]), standard=True)
+    (array([2., 5.]), array([1., 1.]))
+    """
+    k = y.shape[1]
+    if not standard:
+        return np.zeros(k), np.ones(k)
+    y = y.astype(np.float64)
+    scale = y.std(axis=0)
+    return y.mean(axis=0), np.where(scale > 0, scale, 1.0)
+
+
 class PredictiveMixin:
-    """``predict``, ``predict_members``, ``sample_posterior``, ``log_likelihood`` and ``score`` of a
-    fitted regressor, from its network's outputs and its heads (``output_head_``).
+    """What a fitted regressor computes on new inputs: ``predict``, ``predict_members``,
+    ``sample_posterior``, ``log_likelihood`` and ``score`` from its network's outputs and its heads
+    (``output_head_``), and ``transform_features``.
 
     The estimator provides ``module_``, ``output_head_``, ``n_members``, ``predict_domain``, the fitted
     shape (``input_shape_``, ``n_outputs_``, ``y_ndim_``) and the scaling of y (``y_mean_``,
@@ -271,6 +303,51 @@ class PredictiveMixin:
         weights = None if sample_weight is None else np.asarray(sample_weight)[labelled]
         y_pred = self.predict(X).reshape(y[labelled].shape)
         return float(r2_score(y[labelled], y_pred, sample_weight=weights))
+
+    # ----------------------------------------------------------------------------------- features
+    @available_if(lambda self: False)
+    def predict_proba(self, X):
+        """Not available: a regressor has no class probabilities (skorch's raw output is ``predict``)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def transform_features(self, X) -> np.ndarray:
+        """Return the features the adaptation aligns (the output of ``feature_layer``) for ``X``.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs as for ``predict``.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n, n_features), or (n_members, n, n_features) for an ensemble
+            The features, computed in evaluation mode; the network's mode is left as it was.
+        """
+        X, _ = self._as_model_input(X)
+        step = max(self.batch_size, 256)
+        row_ndim = len(self.input_shape_)
+        with (
+            evaluation_mode(self.module_),
+            torch.no_grad(),
+            domain_rows(self.module_, domain=self.predict_domain),
+        ):
+            parts = [
+                forward_members(
+                    self.module_,
+                    with_member_axis(to_tensor(X[i : i + step], self.device), self.n_members, row_ndim),
+                    self.feature_layer,
+                )[0]
+                .cpu()
+                .numpy()
+                for i in range(0, len(X), step)
+            ]
+        features = np.concatenate(parts)  # (n, K, n_features)
+        return features[:, 0] if self.n_members == 1 else features.transpose(1, 0, 2)
 
     # ------------------------------------------------------------------------------------ helpers
     def _as_model_input(self, X) -> tuple[np.ndarray, bool]:

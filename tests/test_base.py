@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from skorch.dataset import ValidSplit
+from skorch.exceptions import NotInitializedError
 
 from sklens import (
     CNNRegressor,
@@ -19,7 +21,7 @@ from sklens import (
     RSDRegressor,
 )
 from sklens._skorch import _cuda_indices
-from sklens.exceptions import NonFiniteLossError, NoTargetDataWarning
+from sklens.exceptions import NonFiniteLossError, NoTargetDataWarning, UnlabelledRowsWarning
 
 ADAPTIVE = [
     DANNRegressor,
@@ -165,6 +167,7 @@ BAD_PARAMETERS = [
     (CORALRegressor, "random_state", "seed"),
     (CORALRegressor, "domain_batchnorm", "yes"),
     (MMDRegressor, "predict_domain", "test"),
+    (RSDRegressor, "tradeoff_subspace", -1.0),
     (RSDRegressor, "tradeoff_angle", -1.0),
     (RSDRegressor, "tradeoff_bmp", "x"),
     (DAREGRAMRegressor, "tradeoff_angle", -0.1),
@@ -248,7 +251,7 @@ def test_every_tensor_lives_on_the_requested_device(name):
     tensors = [t for m in modules if m is not None for t in (*m.parameters(), *m.buffers())]
     assert tensors and {t.device.type for t in tensors} == {"meta"}
     if name == "DANNRegressor":  # the domain classifier is part of the adaptation loss
-        assert next(model.adaptation_loss_.domain_classifier.parameters()).device.type == "meta"
+        assert next(model.adaptation_loss_.losses[0].domain_classifier.parameters()).device.type == "meta"
     if name.endswith("ensemble"):  # every member's network and loss
         assert len(model.adaptation_loss_.losses) == 2
     if "flow" in name:  # one zuko flow per member, checked with every module above
@@ -280,3 +283,72 @@ def test_rsd_refuses_batches_as_wide_as_the_features_before_training(batch_size)
     ):
         model.fit(X, X.mean(axis=(1, 2, 3)), X_tgt=images(40, seed=1))
     assert not model.initialized_
+
+
+def test_a_fresh_regressor_says_how_to_restore_and_the_round_trip_it_names_works(tmp_path):
+    """skorch's way, initialize() then load_params, needs the data's shape and the scaling of y: a
+    fresh regressor says so and names the way that works, and that way gives the same predictions."""
+    X, X_tgt = images(40), images(40, seed=1)
+    y = np.stack([X.mean(axis=(1, 2, 3)), 10 * X[:, 0, 4:8, 4:8].std(axis=(1, 2))], axis=1)
+    settings = dict(head="flow", flow_context=8, flow_transforms=1, flow_hidden=16, max_epochs=2, lr=1e-3)
+    model = DANNRegressor(random_state=0, domain_batchnorm=True, **settings).fit(X, y, X_tgt=X_tgt)
+    files = {"f_params": tmp_path / "net.pt", "f_output_head": tmp_path / "head.pt"}
+    model.save_params(**files)
+    fresh = DANNRegressor(domain_batchnorm=True, **settings)
+    with pytest.raises(NotInitializedError, match=r"fit\(X, y, X_tgt=X_tgt, epochs=0\)"):
+        fresh.initialize()
+    fresh.fit(X, y, X_tgt=X_tgt, epochs=0)
+    assert len(fresh.history) == 0  # built, not trained
+    fresh.load_params(**files)
+    np.testing.assert_array_equal(fresh.predict_members(X_tgt), model.predict_members(X_tgt))
+
+
+@pytest.mark.parametrize("head", ["point", "gaussian", "flow"])
+def test_compile_trains_and_predicts_with_every_head(head):
+    """skorch's compile=True compiles the network; the heads and the adaptation loss stay eager. The
+    'eager' backend runs torch.compile's tracing without generating code, so the test stays fast."""
+    X, X_tgt = images(32), images(32, seed=1)
+    y = X.mean(axis=(1, 2, 3))
+    settings = dict(head=head, flow_context=8, flow_transforms=1, flow_hidden=16, max_epochs=1, lr=1e-3)
+    settings.update(domain_batchnorm=True, random_state=0)
+    compiled = DANNRegressor(compile=True, compile__backend="eager", **settings).fit(X, y, X_tgt=X_tgt)
+    eager = DANNRegressor(**settings).fit(X, y, X_tgt=X_tgt)
+    assert type(compiled.module_).__name__ == "OptimizedModule"
+    np.testing.assert_allclose(compiled.predict(X_tgt), eager.predict(X_tgt), rtol=1e-4, atol=1e-5)
+
+
+def test_a_nan_label_beside_a_separate_target_set_warns_with_the_counts():
+    X, X_tgt = images(32), images(24, seed=1)
+    y = X.mean(axis=(1, 2, 3))
+    y[5] = np.nan
+    with pytest.warns(UnlabelledRowsWarning, match="1 rows of X have a y that is NaN .* 24 rows of X_tgt"):
+        model = MMDRegressor(max_epochs=1, random_state=0).fit(X, y, X_tgt=X_tgt)
+    assert model.n_target_rows_ == 25
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnlabelledRowsWarning)  # the packed form alone: no warning
+        MMDRegressor(max_epochs=1, random_state=0).fit(np.concatenate([X, X_tgt]), np.r_[y, [np.nan] * 24])
+
+
+def test_an_ensemble_validates_on_the_split_with_the_members_mean_loss():
+    """With ``train_split``, each member trains on the training part and the history's valid_loss is
+    the members' mean task loss on the held-out part."""
+    X, X_tgt = images(48), images(32, seed=1)
+    y = X[:, 0, 4:8, 4:8].mean(axis=(1, 2))
+    split = ValidSplit(0.25, random_state=0)
+    model = MMDRegressor(n_members=2, train_split=split, max_epochs=2, lr=1e-3, random_state=0)
+    model.fit(X, y, X_tgt=X_tgt)
+    _, held_out = split(model.get_dataset(X, y[:, None]))
+    rows = np.asarray(held_out.indices)
+    errors = ((model.predict_members(X[rows]) - y[rows]) ** 2).mean(axis=1)
+    assert model.history[-1, "valid_loss"] == pytest.approx(errors.mean(), rel=1e-5)
+
+
+def test_rsd_reads_its_former_tradeoff_angle_as_tradeoff_subspace_with_a_warning():
+    X, X_tgt = images(32), images(32, seed=1)
+    y = X.mean(axis=(1, 2, 3))
+    settings = dict(max_epochs=1, batch_size=16, lr=1e-3, random_state=0)
+    new = RSDRegressor(tradeoff_subspace=3.0, **settings).fit(X, y, X_tgt=X_tgt)
+    with pytest.warns(FutureWarning, match="'tradeoff_angle' was renamed 'tradeoff_subspace' in sklens 1.0"):
+        old = RSDRegressor(tradeoff_angle=3.0, **settings).fit(X, y, X_tgt=X_tgt)
+    assert old.adaptation_loss_.losses[0].tradeoff_subspace == 3.0
+    np.testing.assert_array_equal(old.predict(X), new.predict(X))

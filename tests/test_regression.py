@@ -127,7 +127,7 @@ def test_dann_loss_weight_schedule_scales_the_domain_loss_and_keeps_the_reversal
     expected = [2.0 * reversal_coefficient(i / (3 * steps_per_epoch)) for i in range(3 * steps_per_epoch)]
     assert [b["lambda_da"] for b in batches] == pytest.approx(expected)
     assert [b["reversal_coefficient"] for b in batches] == [1.0] * len(batches)
-    assert model.adaptation_loss_.reversal.coefficient == 1.0
+    assert model.adaptation_loss_.losses[0].reversal.coefficient == 1.0
     for b in batches:  # the step's loss is weighted by the scheduled value
         assert b["train_loss"] == pytest.approx(
             b["task_loss"] + b["lambda_da"] * b["adaptation_loss"], rel=1e-5
@@ -179,7 +179,7 @@ def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
     model.optimizer_.zero_grad()
     with tap_features(model.module_, "features") as tapped:
         model.module_(torch.as_tensor(np.concatenate([X[:16], X_tgt[:16]])))
-    model.adaptation_loss_(tapped[0][:16], tapped[0][16:]).backward()
+    model.adaptation_loss_.losses[0](tapped[0][:16], tapped[0][16:]).backward()
     conv = model.module_.features[0][0]
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
 

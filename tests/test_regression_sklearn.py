@@ -53,22 +53,21 @@ def test_pickle_round_trip_gives_identical_predictions(cls, toy):
     assert loaded.get_params()["device"] == "auto"
 
 
-def test_a_model_pickled_before_the_uncertainty_heads_still_predicts(toy):
-    """sklens 0.2.0's pickles lack the parameters added since (heads, scaling of y, domain BatchNorm,
-    MMD's bandwidth): they load as the point models on y as given that they were (the paper
-    reproduction's stored models are such pickles)."""
+def test_a_model_pickled_by_a_0x_release_is_refused_naming_the_versions(toy):
+    """1.0 stores heads and adaptation losses otherwise than the unreleased 0.x did: such pickles are
+    refused with a message, not loaded into a model that would predict wrongly."""
     X, y, X_tgt = toy
     model = MMDRegressor(**FAST).fit(X, y, X_tgt=X_tgt)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
     state = model.__getstate__()
-    added = ["head", "beta", "flow_context", "flow_transforms", "flow_hidden", "target_scaling"]
-    added += ["domain_batchnorm", "predict_domain", "bandwidth", "output_head_", "y_mean_", "y_scale_"]
-    for name in added:
-        del state[name]
-    old = MMDRegressor.__new__(MMDRegressor)
-    old.__setstate__(state)
-    np.testing.assert_array_equal(old.predict(X), model.predict(X))
-    params = old.get_params()
-    assert params["head"] == "point" and params["target_scaling"] == "none" and params["bandwidth"] == "mean"
+    state["_sklens_version"] = "0.2.0"
+    with pytest.raises(
+        ValueError, match=r"pickled by sklens 0\.2\.0, .* does not load models pickled by 0\.x"
+    ):
+        MMDRegressor.__new__(MMDRegressor).__setstate__(state)
+    del state["_sklens_version"]  # 0.x recorded no version
+    with pytest.raises(ValueError, match=r"pickled by sklens 0\.x"):
+        MMDRegressor.__new__(MMDRegressor).__setstate__(state)
 
 
 def test_save_params_and_load_params(toy, tmp_path):

@@ -20,7 +20,6 @@ from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
 from sklens._deprecation import FormerAttribute, moved_names, warn_renamed
-from sklens._validation import HEADS
 from sklens.experiments.paper_config import METHOD_LABELS, MMD_BANDWIDTHS
 from sklens.experiments.report import binned_fractional_residual, write_report
 from sklens.experiments.runner import (
@@ -32,6 +31,7 @@ from sklens.experiments.runner import (
     run_experiment,
     use_domain_statistics,
 )
+from sklens.nn.heads import HEADS
 
 # Training images per second per process (member-images for an ensemble), measured by the quick
 # preset on a 2-core CPU (two processes at a time, one torch thread each; docs/results.md), and
@@ -150,7 +150,7 @@ class ReproductionConfig(ExperimentConfig):
     ensemble = FormerAttribute("seeds_in_one_pass", lambda config: config.seeds_in_one_pass)
 
     def _choices(self) -> dict:
-        return {**super()._choices(), "head": HEADS, "mmd_bandwidth": MMD_BANDWIDTHS}
+        return {**super()._choices(), "head": tuple(HEADS), "mmd_bandwidth": MMD_BANDWIDTHS}
 
     def rows(self) -> dict[str, Row]:
         """One row per method, named by it; its runs record ``method``.

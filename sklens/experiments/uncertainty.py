@@ -28,7 +28,6 @@ from sklearn.utils import Bunch
 
 from sklens._atomic import atomic_write
 from sklens._deprecation import warn_renamed
-from sklens._validation import HEADS as ALL_HEADS
 from sklens.experiments.paper_config import METHOD_LABELS
 from sklens.experiments.runner import (
     ExperimentConfig,
@@ -40,8 +39,9 @@ from sklens.experiments.runner import (
     use_domain_statistics,
 )
 from sklens.metrics import CalibrationCurve
+from sklens.nn.heads import HEADS as ALL_HEADS
 
-HEADS = tuple(head for head in ALL_HEADS if head != "point")  # the heads with a distribution
+HEADS = tuple(name for name, head in ALL_HEADS.items() if head.has_distribution)
 METHODS = ("none", "mmd", "dann")
 LEVELS = (0.68, 0.95)
 N_POSTERIOR_SAMPLES = 500

@@ -48,6 +48,22 @@ class TargetSampler:
         return self.X[torch.cat(parts)]
 
 
+def member_seeds(seed: int | None, n_members: int) -> list[int]:
+    """``seed + k`` for member k; ``seed`` drawn from torch's CPU generator when it is None.
+
+    Member k of an ensemble is then initialised, shuffled and given target batches as a separate fit
+    with ``random_state + k`` would be.
+
+    Examples
+    --------
+    >>> member_seeds(10, 3)
+    [10, 11, 12]
+    """
+    if seed is None:
+        seed = int(torch.randint(0, 2**31 - n_members, (1,)))
+    return [seed + k for k in range(n_members)]
+
+
 def seeded_members(seeds: list[int] | None, states: list[torch.Tensor]) -> Iterator[int]:
     """Yield each member's index, with torch's CPU generator seeded by the member's seed meanwhile.
 

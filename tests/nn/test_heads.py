@@ -5,7 +5,18 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from sklens.nn.heads import MIN_VARIANCE, BetaNLLLoss, FlowHead, GaussianHead, gaussian_moments
+from sklens.nn.heads import (
+    FLOW_MOMENTS_SAMPLES,
+    HEADS,
+    MIN_VARIANCE,
+    BetaNLLLoss,
+    FlowHead,
+    GaussianHead,
+    Head,
+    PointHead,
+    gaussian_moments,
+    make_head,
+)
 
 
 def numpy_beta_nll(output: np.ndarray, y: np.ndarray, beta: float) -> float:
@@ -99,3 +110,48 @@ def test_a_flow_without_zuko_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "zuko", None)
     with pytest.raises(ImportError, match=r"head='flow' needs zuko .*pip install \"sklens\[flow\]\""):
         FlowHead(n_params=1, n_context=4)
+
+
+def test_every_head_is_one_class_in_the_registry_with_the_whole_interface():
+    options = dict(criterion=torch.nn.L1Loss(), beta=0.0, flow_context=6, flow_transforms=1, flow_hidden=8)
+    output_y = torch.zeros(5, 2)
+    for name, cls in HEADS.items():
+        head = make_head(name, 2, **options)
+        assert type(head) is cls and isinstance(head, Head)
+        output = torch.randn(5, cls.output_width(2, **options), generator=torch.Generator().manual_seed(0))
+        mean, variance = head.moments(output)
+        assert mean.shape == variance.shape == (5, 2) and (variance >= 0).all()
+        assert head.loss(output, output_y).dim() == 0
+        if head.has_distribution:
+            assert head.sample(output, 3).shape == (3, 5, 2)
+            assert head.log_prob(output, output_y).shape == (5,)
+    assert {cls.output_width(2, flow_context=6) for cls in HEADS.values()} == {2, 4, 6}
+
+
+def test_the_point_head_trains_with_its_criterion_and_refuses_to_sample_naming_the_heads_that_can():
+    output, y = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 0.0]])
+    assert float(PointHead().loss(output, y)) == pytest.approx(2.5)  # the mean squared error
+    assert float(PointHead(torch.nn.L1Loss()).loss(output, y)) == pytest.approx(1.5)
+    mean, variance = PointHead().moments(output)
+    assert mean is output and float(variance.abs().sum()) == 0
+    for method in (lambda h: h.sample(output, 2), lambda h: h.log_prob(output, y)):
+        with pytest.raises(ValueError, match="heads with one: 'gaussian', 'flow'"):
+            method(PointHead())
+
+
+def test_an_unknown_head_is_refused_with_the_known_ones():
+    with pytest.raises(
+        ValueError, match=r"unknown head 'laplace'; choose one of \['flow', 'gaussian', 'point'\]"
+    ):
+        make_head("laplace", 1)
+
+
+def test_the_flow_moments_are_those_of_its_samples_from_the_current_stream():
+    torch.manual_seed(0)
+    head, output = FlowHead(n_params=2, n_context=4, transforms=1, hidden=8), torch.randn(3, 4)
+    with torch.random.fork_rng():
+        samples = head.sample(output, FLOW_MOMENTS_SAMPLES).double()
+    mean, variance = head.moments(output)
+    assert mean.dtype == torch.float64
+    torch.testing.assert_close(mean, samples.mean(0))
+    torch.testing.assert_close(variance, samples.var(0, unbiased=False))

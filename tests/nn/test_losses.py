@@ -45,7 +45,7 @@ def test_mmd_grows_with_mean_shift():
 def test_mmd_matches_direct_numpy_computation(estimator, bandwidth):
     rng = np.random.default_rng(1)
     xs, xt = rng.normal(size=(7, 3)), rng.normal(0.5, 1.0, size=(7, 3))
-    got = float(MMDLoss(estimator=estimator, bandwidth=bandwidth)(torch.tensor(xs), torch.tensor(xt)))
+    got = float(MMDLoss(mmd_estimator=estimator, bandwidth=bandwidth)(torch.tensor(xs), torch.tensor(xt)))
     expected = numpy_mmd(xs, xt, unbiased=estimator == "unbiased", bandwidth=bandwidth)
     assert got == pytest.approx(expected, rel=1e-10)
 
@@ -66,7 +66,11 @@ def test_median_bandwidth_keeps_seeing_a_shift_that_one_outlier_hides_from_the_m
 def test_unbiased_mmd_is_centred_for_same_distribution():
     g = torch.Generator().manual_seed(2)
     values = [
-        float(MMDLoss(estimator="unbiased")(torch.randn(32, 3, generator=g), torch.randn(32, 3, generator=g)))
+        float(
+            MMDLoss(mmd_estimator="unbiased")(
+                torch.randn(32, 3, generator=g), torch.randn(32, 3, generator=g)
+            )
+        )
         for _ in range(50)
     ]
     biased = [
@@ -77,7 +81,7 @@ def test_unbiased_mmd_is_centred_for_same_distribution():
 
 def test_mmd_rejects_unknown_estimator_and_bandwidth():
     with pytest.raises(ValueError, match="estimator"):
-        MMDLoss(estimator="linear")
+        MMDLoss(mmd_estimator="linear")
     with pytest.raises(ValueError, match="bandwidth must be one of"):
         MMDLoss(bandwidth="max")
 
@@ -179,3 +183,23 @@ def test_daregram_gradient_stays_finite_with_dead_units():
     xs.requires_grad_()
     DAREGRAMLoss()(xs, xt).backward()
     assert torch.isfinite(xs.grad).all() and xs.grad.abs().sum() > 0
+
+
+def test_mmd_takes_the_estimators_names_in_its_order_by_keyword_only():
+    """One spelling: MMDLoss takes MMDRegressor's kernel_num, kernel_mul, mmd_estimator, bandwidth; a
+    positional call, whose order changed, is refused rather than read in the old order."""
+    loss = MMDLoss(kernel_num=3, kernel_mul=4.0, mmd_estimator="unbiased", bandwidth="median")
+    assert (loss.kernel_num, loss.kernel_mul, loss.mmd_estimator, loss.min_rows) == (3, 4.0, "unbiased", 2)
+    with pytest.raises(TypeError):
+        MMDLoss(2.0, 5)
+    with pytest.warns(FutureWarning, match="'estimator' was renamed 'mmd_estimator' in sklens 1.0"):
+        assert MMDLoss(estimator="unbiased").mmd_estimator == "unbiased"
+
+
+def test_rsd_weighs_the_subspace_distance_by_tradeoff_subspace_and_warns_for_the_old_name():
+    g = torch.Generator().manual_seed(0)
+    xs, xt = torch.randn(8, 32, generator=g), torch.randn(8, 32, generator=g)
+    base = float(RSDLoss(tradeoff_subspace=1.0, tradeoff_bmp=0.0)(xs, xt))
+    assert float(RSDLoss(tradeoff_subspace=2.0, tradeoff_bmp=0.0)(xs, xt)) == pytest.approx(2 * base)
+    with pytest.warns(FutureWarning, match="'tradeoff_angle' was renamed 'tradeoff_subspace'"):
+        assert float(RSDLoss(tradeoff_angle=2.0, tradeoff_bmp=0.0)(xs, xt)) == pytest.approx(2 * base)

@@ -56,3 +56,12 @@ def test_the_paper_network_has_no_feature_norm_by_default():
 def test_feature_norm_that_is_not_a_boolean_is_refused(make):
     with pytest.raises(TypeError, match="feature_norm must be True or False, got 'no'"):
         make("no")  # a truthy string would otherwise switch it on
+
+
+def test_the_cnn_takes_its_head_layers_as_the_mlp_does_and_warns_for_an_int():
+    net = PaperCNN(image_size=(16, 16), hidden=(32, 16))
+    widths = [layer.out_features for layer in net.head if isinstance(layer, torch.nn.Linear)]
+    assert widths == [32, 16, 1]
+    with pytest.warns(FutureWarning, match=r"hidden is a sequence .* Use hidden=\(64,\)"):
+        old = PaperCNN(image_size=(16, 16), hidden=64)
+    assert [layer.out_features for layer in old.head if isinstance(layer, torch.nn.Linear)] == [64, 1]
