@@ -38,9 +38,10 @@ from sklens._skorch import (
     stream_seed,
 )
 from sklens._validation import as_model_input, check_random_state_seed
+from sklens.calibration import MIN_CALIBRATION_ROWS, spread_scales
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed
-from sklens.exceptions import NoTargetDataWarning
+from sklens.exceptions import CalibrationWarning, NoTargetDataWarning
 from sklens.nn.domain_norm import DOMAINS, domain_rows, use_domain_batchnorm
 from sklens.nn.ensemble import MemberLosses, forward_members, stack_networks, with_member_axis
 from sklens.nn.heads import HEADS, make_head
@@ -57,10 +58,20 @@ from sklens.predictive import PredictiveMixin, target_scales
 
 __all__ = ["DomainAdaptiveRegressor"]
 
-#: Adam's learning rate on (n_samples, n_features) input when ``lr='auto'``, measured on three tabular
-#: problems (docs/performance.md, "Defaults of the tabular path"): within 0.008 of R^2 of the best rate
-#: (1e-2) on each, with a third of 1e-2's seed spread on the largest.
-TABULAR_LR = 3e-3
+#: What the ``'auto'`` settings of a regressor become, on images (C, H, W) and on (n_samples,
+#: n_features) tables. Images: the configuration that measured best on another draw of the paper's
+#: domains (docs/studies/defaults.md); the paper's own settings are ``sklens.regression.PAPER_SETTINGS``.
+#: Tables: Adam at 3e-3, within 0.008 of R^2 of the best rate on three tabular problems
+#: (docs/performance.md, "Defaults of the tabular path"), with the point head on the plain MLP.
+#: ``feature_norm`` is the default network's (``module__feature_norm`` overrides it).
+AUTO_SETTINGS: dict[str, dict] = {
+    "image": {"lr": 3e-4, "head": "gaussian", "domain_batchnorm": True, "feature_norm": True},
+    "table": {"lr": 3e-3, "head": "point", "domain_batchnorm": False, "feature_norm": False},
+}
+#: The parameters whose value may be ``'auto'`` (``feature_norm`` is the default network's).
+AUTO_PARAMETERS = ("lr", "head", "domain_batchnorm")
+#: Samples per held-out row from which the spread's calibration factors are learnt.
+CALIBRATION_SAMPLES = 500
 #: The loss terms a training step records, each also as its spread over an ensemble's members.
 LOSS_TERMS = ("task_loss", "adaptation_loss")
 
@@ -88,8 +99,8 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
     feature_layer : str
         Name of the sub-module whose output is the feature vector (``'features'`` for sklens networks).
     lr : float or 'auto'
-        Adam's learning rate. ``'auto'``: the paper's rate for images (``image_lr`` of the class: 1e-5
-        without adaptation, 6e-5 with it) and 3e-3 for (n_samples, n_features) input.
+        Adam's learning rate. ``'auto'``: the class's ``auto_settings`` for the input: 3e-4 on images,
+        3e-3 on (n_samples, n_features) tables.
     max_epochs : int
         Epochs; an epoch covers the source rows once.
     batch_size : int
@@ -117,7 +128,9 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         batches as a separate fit with ``random_state + k`` would be; ``predict`` returns the members'
         mean, ``predict(X, return_std=True)`` their spread too, ``predict_members`` each member's.
         The history's loss terms are the members' mean, ``*_spread`` their standard deviation.
-    domain_batchnorm : bool or {'statistics', 'affine'}
+    domain_batchnorm : bool or {'statistics', 'affine', 'auto'}
+        ``'auto'`` (the default): True on images for the adaptive regressors, False for
+        ``CNNRegressor`` (a baseline without adaptation) and on tables (the MLP has no BatchNorm).
         Separate BatchNorm statistics for source and target rows (True or ``'statistics'``: shared
         affine parameters, AdaBN; ``'affine'``: per-domain affine parameters too, DSBN), made by
         [`use_domain_batchnorm`][sklens.nn.domain_norm.use_domain_batchnorm] on the built network
@@ -127,7 +140,8 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
     predict_domain : {'target', 'source'}
         Whose BatchNorm statistics prediction, scoring, ``transform_features`` and the validation
         loss use with ``domain_batchnorm``.
-    head : {'point', 'gaussian', 'flow'}
+    head : {'gaussian', 'point', 'flow', 'auto'}
+        ``'auto'`` (the default): ``'gaussian'`` on images, ``'point'`` on tables.
         What the network predicts (see [`sklens.nn.heads`][sklens.nn.heads]). ``'point'``: a value
         per parameter, trained with ``criterion``. ``'gaussian'``: a mean and a variance per parameter
         (an output of width 2k), trained with the beta-NLL loss. ``'flow'``: the context (width
@@ -150,12 +164,31 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         predictions, standard deviations, samples and log-likelihoods are in the units of y.
         ``'auto'``: standard when y has several columns or the head is not ``'point'``, else none
         (a point model of one parameter trains on y as given).
+    calibration_fraction : float
+        Share of the source rows held out at ``fit``, when the head predicts a distribution, to
+        calibrate its spread: after training, one factor per parameter (``spread_scale_``) scales the
+        predictive distribution about its mean so that its central intervals at 5-95% cover their
+        nominal share of the held-out rows (``sklens.calibration.spread_scales``; sigma scaling,
+        as scikit-learn's ``CalibratedClassifierCV`` calibrates probabilities on held-out data). The
+        model then trains on the other rows (docs/studies/calibration.md measures the cost). 0: no
+        calibration. With fewer than 20 rows to hold out, the fit trains on every row, keeps the
+        head's spread and warns (``CalibrationWarning``). ``partial_fit`` trains on every row it is
+        given and keeps the last factor.
     **kwargs
-        Further skorch parameters (e.g. ``module__hidden=(32,)``, ``optimizer__weight_decay=1e-4``).
+        Further skorch parameters (e.g. ``module__hidden=(32,)``, ``module__feature_norm=False``,
+        ``optimizer__weight_decay=1e-4``).
+
+    Attributes
+    ----------
+    settings_ : dict
+        The ``'auto'`` settings as resolved for the fitted input (``lr``, ``head``,
+        ``domain_batchnorm``, ``feature_norm``).
+    spread_scale_ : numpy.ndarray of shape (k,)
+        Each parameter's calibration factor of the predictive spread (1 without calibration).
     """
 
-    #: Learning rate of ``lr='auto'`` on images: the paper's.
-    image_lr: float = 6e-5
+    #: What ``'auto'`` means for this class, per kind of input.
+    auto_settings: dict[str, dict] = AUTO_SETTINGS
 
     _parameter_constraints: dict = {
         "feature_layer": [str],
@@ -164,14 +197,15 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
         "lambda_da": [Interval(Real, 0, None, closed="left")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
-        "domain_batchnorm": ["boolean", StrOptions({"statistics", "affine"})],
+        "domain_batchnorm": ["boolean", StrOptions({"statistics", "affine", "auto"})],
         "predict_domain": [StrOptions(set(DOMAINS))],
-        "head": [StrOptions(set(HEADS))],
+        "head": [StrOptions({*HEADS, "auto"})],
         "beta": [Interval(Real, 0, 1, closed="both")],
         "flow_context": [Interval(Integral, 1, None, closed="left")],
         "flow_transforms": [Interval(Integral, 1, None, closed="left")],
         "flow_hidden": [Interval(Integral, 1, None, closed="left")],
         "target_scaling": [StrOptions({"auto", "standard", "none"})],
+        "calibration_fraction": [Interval(Real, 0, 1, closed="left")],
         "random_state": ["random_state"],
         "device": [str, torch.device, None],
         "verbose": ["verbose"],
@@ -194,14 +228,15 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         verbose: int = 0,
         lambda_da: float = 1.0,
         n_members: int = 1,
-        domain_batchnorm: bool | str = False,
+        domain_batchnorm: bool | str = "auto",
         predict_domain: str = "target",
-        head: str = "point",
+        head: str = "auto",
         beta: float = 0.5,
         flow_context: int = 32,
         flow_transforms: int = 3,
         flow_hidden: int = 64,
         target_scaling: str = "auto",
+        calibration_fraction: float = 0.1,
         **kwargs,
     ) -> None:
         kwargs.setdefault("iterator_train__shuffle", True)
@@ -230,6 +265,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         self.flow_transforms = flow_transforms
         self.flow_hidden = flow_hidden
         self.target_scaling = target_scaling
+        self.calibration_fraction = calibration_fraction
 
     def __getstate__(self) -> dict:
         return {**super().__getstate__(), "_sklens_version": __version__}
@@ -293,21 +329,22 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
                 f"n_members={self.n_members} builds each member from its own seed, so module must be a "
                 "class (or None), not an instance."
             )
-        options = self._head_options()
-        width = HEADS[self.head].output_width(self.n_outputs_, **options)
+        head, options = self.settings_["head"], self._head_options()
+        width = HEADS[head].output_width(self.n_outputs_, **options)
         networks, losses, heads, states = [], [], [], []
         for _ in seeded_members(self.member_seeds_, states):
             networks.append(self._build_network(width))
             # The network is still where it was built (skorch moves it to self.device afterwards).
             n_features = feature_dimension(networks[-1], self.feature_layer, self.input_shape_)
             losses.append(self.make_adaptation_loss(n_features))
-            heads.append(make_head(self.head, self.n_outputs_, **options))
+            heads.append(make_head(head, self.n_outputs_, **options))
         self.member_rng_states_ = states or None
         self.module_ = stack_networks(networks, self.feature_layer, len(self.input_shape_))
         self.adaptation_loss_ = None if losses[0] is None else MemberLosses(losses)
         self.output_head_ = nn.ModuleList(heads)
-        if self.domain_batchnorm:  # after stacking: a stacked BatchNorm splits as one layer
-            use_domain_batchnorm(self.module_, share_affine=self.domain_batchnorm != "affine")
+        domain_batchnorm = self.settings_["domain_batchnorm"]
+        if domain_batchnorm:  # after stacking: a stacked BatchNorm splits as one layer
+            use_domain_batchnorm(self.module_, share_affine=domain_batchnorm != "affine")
         return self
 
     def _head_options(self) -> dict:
@@ -322,7 +359,8 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
 
     def _build_network(self, width: int) -> nn.Module:
         if self.module is None:
-            return default_network(self.input_shape_, width, **self.get_params_for("module"))
+            options = {"feature_norm": self.settings_["feature_norm"], **self.get_params_for("module")}
+            return default_network(self.input_shape_, width, **options)
         return self.initialized_instance(self.module, self.get_params_for("module"))
 
     def torch_compile(self, module, name: str):
@@ -334,7 +372,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
     def get_params_for_optimizer(self, prefix: str, named_parameters) -> tuple[list, dict]:
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
         if kwargs.get("lr") == "auto":
-            kwargs["lr"] = self.image_lr if len(self.input_shape_) == 3 else TABULAR_LR
+            kwargs["lr"] = self.settings_["lr"]
         return args, kwargs
 
     # ----------------------------------------------------------------------------------- fitting
@@ -364,7 +402,11 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         with seeded_torch(self.random_state, self.device, stream=stream):
             if not resume:
                 self._initialize_for(X_src, y_src, np.asarray(y).ndim)
-            self._train(X_src, y_src, X_tgt, stream=stream, **fit_params)
+            train, held_out = self._calibration_split(len(X_src))
+            self._train(X_src[train], y_src[train], X_tgt, stream=stream, **fit_params)
+        self.spread_scale_ = np.ones(self.n_outputs_)
+        if len(held_out):
+            self.spread_scale_ = self._spread_scales(X_src[held_out], y_src[held_out])
         return self
 
     def partial_fit(self, X, y=None, classes=None, X_tgt=None, **fit_params):
@@ -401,17 +443,26 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         return self
 
     def _initialize_for(self, X_src: np.ndarray, y_src: np.ndarray, y_ndim: int) -> None:
-        """Record the shapes the default network is built from, then build the modules."""
+        """Record the shapes the default network is built from, resolve the ``'auto'`` settings for
+        them, then build the modules."""
         self.input_shape_ = tuple(X_src.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
+        auto = self.auto_settings["image" if len(self.input_shape_) == 3 else "table"]
+        given = {name: getattr(self, name) for name in AUTO_PARAMETERS}
+        self.settings_ = {
+            **{name: auto[name] if _is_auto(value) else value for name, value in given.items()},
+            "feature_norm": auto["feature_norm"],
+        }
         self.n_outputs_ = y_src.shape[1]
         self.y_ndim_ = y_ndim
         # ``target_scaling='auto'``: standardised when y has several columns or the head predicts a
         # distribution, so that parameters of different units weigh alike; else y as given.
         standard = self.target_scaling == "standard" or (
-            self.target_scaling == "auto" and (y_src.shape[1] > 1 or HEADS[self.head].has_distribution)
+            self.target_scaling == "auto"
+            and (y_src.shape[1] > 1 or HEADS[self.settings_["head"]].has_distribution)
         )
         self.y_mean_, self.y_scale_ = target_scales(y_src, standard)
+        self.spread_scale_ = np.ones(self.n_outputs_)
         # A single model draws from the fit's own stream; member k of an ensemble from random_state + k.
         self.member_seeds_ = (
             member_seeds(check_random_state_seed(self.random_state), self.n_members)
@@ -419,6 +470,32 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
             else None
         )
         self.initialize()
+
+    def _calibration_split(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """The source rows to train on and those held out to calibrate the spread (none when the head
+        has no distribution or ``calibration_fraction`` is 0), drawn from ``random_state``."""
+        rows = np.arange(n_rows)
+        n_held_out = round(self.calibration_fraction * n_rows)
+        if not (self.output_head_[0].has_distribution and self.calibration_fraction):
+            return rows, rows[:0]
+        if n_held_out < MIN_CALIBRATION_ROWS:
+            warnings.warn(
+                f"{type(self).__name__}: calibration_fraction={self.calibration_fraction} of {n_rows} "
+                f"source rows holds out {n_held_out}, fewer than the {MIN_CALIBRATION_ROWS} a spread is "
+                "calibrated on; it trains on every row and keeps the head's spread (spread_scale_ 1). "
+                "Give more rows or a larger calibration_fraction, or set it to 0 to silence this.",
+                CalibrationWarning,
+                stacklevel=3,
+            )
+            return rows, rows[:0]
+        held_out = np.random.default_rng(check_random_state_seed(self.random_state)).permutation(n_rows)
+        return np.sort(held_out[n_held_out:]), np.sort(held_out[:n_held_out])
+
+    def _spread_scales(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each parameter's calibration factor on held-out source rows (their own BatchNorm
+        statistics), from the model's samples as trained."""
+        samples, _ = self._samples(X, CALIBRATION_SAMPLES, random_state=0, domain="source")
+        return spread_scales(samples, y.astype(np.float64))
 
     def _train(
         self, X_src: np.ndarray, y_src: np.ndarray, X_tgt: np.ndarray | None, stream: int = 0, **fit_params
@@ -428,11 +505,10 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         ``stream`` is the random stream of this call (the epochs trained before it).
         """
         as_model_input(X_src, self.input_shape_, type(self).__name__, read_only_ok=True)
-        if X_tgt is None and (self.adaptation_loss_ is not None or self.domain_batchnorm):
+        domain_batchnorm = self.settings_["domain_batchnorm"]
+        if X_tgt is None and (self.adaptation_loss_ is not None or domain_batchnorm):
             stats = (
-                ", and its target BatchNorm statistics keep their initial values"
-                if self.domain_batchnorm
-                else ""
+                ", and its target BatchNorm statistics keep their initial values" if domain_batchnorm else ""
             )
             warnings.warn(
                 f"{type(self).__name__} got no target rows (no X_tgt and no row of y that is all NaN), "
@@ -486,7 +562,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         """Whether a training step passes a target batch through the network: for the adaptation
         loss, or for the target statistics of domain-specific BatchNorm (AdaBN, without a loss)."""
         return self.target_sampler_ is not None and (
-            self.adaptation_loss_ is not None or bool(self.domain_batchnorm)
+            self.adaptation_loss_ is not None or bool(self.settings_["domain_batchnorm"])
         )
 
     def _member_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -549,3 +625,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         """The task loss of member ``member``'s head: ``criterion`` for the point head, the head's own
         likelihood loss otherwise."""
         return self.output_head_[member].loss(y_pred, to_tensor(y_true, device=self.device))
+
+
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from sklens._validation import as_float_array, check_finite
 from sklens.metrics import _sorted_quantiles, calibration_curve
 
-__all__ = ["RecalibratedRegressor"]
+__all__ = ["RecalibratedRegressor", "scale_about_mean", "spread_scales"]
 
 #: Nominal levels whose mean absolute miscalibration the factors minimise: 0.05, 0.10, ..., 0.95.
 CALIBRATION_LEVELS = np.linspace(0.05, 0.95, 19)
@@ -160,9 +160,9 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             )
         samples = samples.astype(np.float64).reshape(self.n_samples, len(y), y.shape[1])
         self.n_outputs_ = y.shape[1]
-        self.scale_ = _best_scales(samples, y)
+        self.scale_ = spread_scales(samples, y)
         if self.method == "quantile":  # on scaled samples, whose levels do not pile up at 0 and 1
-            self.level_maps_ = _level_maps(_scale_about_mean(samples, self.scale_), y)
+            self.level_maps_ = _level_maps(scale_about_mean(samples, self.scale_), y)
         self.miscalibration_before_ = _miscalibration(samples, y)
         self.miscalibration_after_ = _miscalibration(self._recalibrate(samples), y)
         return self
@@ -222,7 +222,7 @@ class RecalibratedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
 
     def _recalibrate(self, samples: np.ndarray) -> np.ndarray:
         """Map samples of shape (n_samples, n, k) within each row and parameter."""
-        scaled = _scale_about_mean(samples, self.scale_)
+        scaled = scale_about_mean(samples, self.scale_)
         return scaled if self.method == "scale" else _map_levels(scaled, self.level_maps_)
 
     def __sklearn_tags__(self):
@@ -276,13 +276,38 @@ def _coverage_by_scale(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coverage
 
 
-def _scale_about_mean(samples: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def scale_about_mean(samples: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Scale each row's samples (n_samples, n, k) about their mean by each parameter's ``scale`` (k,)."""
     mean = samples.mean(axis=0, keepdims=True)
     return mean + (samples - mean) * scale
 
 
-def _best_scales(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per parameter, the candidate factor of least miscalibration; among ties, the closest to 1."""
+def spread_scales(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per parameter, the factor of the spread about the mean that calibrates ``samples`` on ``y``.
+
+    Among 801 factors between 0.1 and 10, the one whose scaled samples' central intervals at 0.05,
+    0.10, ..., 0.95 cover ``y`` closest to their nominal shares (the least mean absolute
+    miscalibration); among ties, the closest to 1.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray of shape (n_samples, n, k)
+        Draws from each row's predictive distribution.
+    y : numpy.ndarray of shape (n, k)
+        The rows' true parameters.
+
+    Returns
+    -------
+    numpy.ndarray of shape (k,)
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.normal(size=(400, 1)) * 2.0  # twice the spread the samples say
+    >>> samples = rng.normal(size=(300, 400, 1))
+    >>> float(spread_scales(samples, y)[0].round(1))
+    2.0
+    """
     coverage = _coverage_by_scale(samples, y)  # (n_scales, n_levels, k)
     miscalibration = np.abs(coverage - CALIBRATION_LEVELS[:, None]).mean(axis=1)  # (n_scales, k)
     distance_from_one = np.abs(np.log(_CANDIDATE_SCALES))[:, None]

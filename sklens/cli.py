@@ -81,14 +81,17 @@ def _reproduce(args: argparse.Namespace) -> int:
     result = run_experiment(
         config, out=args.out, device=args.device, n_jobs=args.n_jobs, cache_dir=args.cache_dir
     )
-    return _print_report(result.paths)
+    return _print_report(result)
 
 
-def _print_report(paths: dict) -> int:
-    """Print an experiment's table, then where each of its files is; the command's exit status."""
-    print(paths["table"].read_text())
-    for name, path in paths.items():
+def _print_report(result) -> int:
+    """Print an experiment's table, where each of its files is, then its conclusions, one sentence a
+    line; the command's exit status."""
+    print(result.paths["table"].read_text())
+    for name, path in result.paths.items():
         print(f"{name}: {path}")
+    for sentence in result.conclusions:
+        print(sentence)
     return 0
 
 
@@ -234,7 +237,7 @@ def _uncertainty(args: argparse.Namespace) -> int:
         domain_batchnorm=args.domain_batchnorm,
         feature_norm=args.feature_norm,
     )
-    return _print_report(result.paths)
+    return _print_report(result)
 
 
 def _comma_separated(text: str) -> tuple[str, ...]:

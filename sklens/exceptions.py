@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NoTargetDataWarning", "NonFiniteLossError", "UnlabelledRowsWarning"]
+__all__ = ["CalibrationWarning", "NoTargetDataWarning", "NonFiniteLossError", "UnlabelledRowsWarning"]
 
 
 class NoTargetDataWarning(UserWarning):
@@ -11,6 +11,15 @@ class NoTargetDataWarning(UserWarning):
     Give target rows as ``X_tgt`` or as rows of ``X`` whose ``y`` is NaN. Inside a cross-validation,
     split with [`DomainStratifiedKFold`][sklens.model_selection.DomainStratifiedKFold] so that every
     fold keeps some.
+    """
+
+
+class CalibrationWarning(UserWarning):
+    """A regressor could not hold out enough source rows to calibrate its predictive spread.
+
+    It trained on every row and kept the spread its head learnt (``spread_scale_`` 1). Give more
+    labelled rows, a larger ``calibration_fraction``, or ``calibration_fraction=0`` to fit without
+    calibration.
     """
 
 

@@ -23,6 +23,7 @@ from skorch.utils import to_tensor
 
 from sklens._skorch import seeded_torch
 from sklens._validation import as_float_array, as_model_input
+from sklens.calibration import scale_about_mean
 from sklens.domains import target_rows
 from sklens.nn.domain_norm import domain_rows
 from sklens.nn.ensemble import forward_members, with_member_axis
@@ -192,7 +193,10 @@ class PredictiveMixin:
         """
         means, variances = self._member_moments(X)
         mean = means.mean(axis=0)
-        return (mean, np.sqrt(variances.mean(axis=0) + means.var(axis=0))) if return_std else mean
+        if not return_std:
+            return mean
+        scale = self.spread_scale_[0] if self.y_ndim_ == 1 else self.spread_scale_
+        return mean, np.sqrt(variances.mean(axis=0) + means.var(axis=0)) * scale
 
     def predict_members(self, X) -> np.ndarray:
         """Every member's predictions of ``X`` (each member's predictive mean, as ``predict``'s).
@@ -238,12 +242,10 @@ class PredictiveMixin:
         """
         if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-        outputs, single = self._distribution_outputs(X, "sample_posterior")
-        with torch.no_grad(), seeded_torch(random_state, self.device):
-            samples = member_samples(outputs, self.output_head_, n_samples, self.device)
-            member = torch.randint(self.n_members, samples.shape[1:3])
-        samples = samples.gather(0, member[None, ..., None].expand(1, *samples.shape[1:]))[0]
-        return self._in_y_units(samples.numpy().astype(np.float64), single, row_axis=1)
+        samples, single = self._samples(X, n_samples, random_state)
+        if (self.spread_scale_ != 1).any():
+            samples = scale_about_mean(samples, self.spread_scale_)
+        return self._in_y_units(samples, single, row_axis=1, scaled=False)
 
     def log_likelihood(self, X, y) -> np.ndarray:
         """Each row's log density of ``y`` under the predictive distribution of ``X``.
@@ -272,8 +274,14 @@ class PredictiveMixin:
                 f"y must hold {outputs.shape[1]} finite rows of {self.n_outputs_} parameters; "
                 f"got shape {y.shape} with {int((~np.isfinite(y)).sum())} non-finite values."
             )
-        z = to_tensor(((y - self.y_mean_) / self.y_scale_).astype(np.float32), self.device)
-        return member_log_likelihood(outputs, self.output_head_, z, self.device) - np.log(self.y_scale_).sum()
+        z = (y - self.y_mean_) / self.y_scale_
+        log_scale = np.log(self.y_scale_).sum()
+        if (self.spread_scale_ != 1).any():  # the density of the distribution scaled about its mean
+            mean = member_moments(outputs, self.output_head_, self.device)[0].mean(axis=0)
+            z = mean + (z - mean) / self.spread_scale_
+            log_scale += np.log(self.spread_scale_).sum()
+        z = to_tensor(z.astype(np.float32), self.device)
+        return member_log_likelihood(outputs, self.output_head_, z, self.device) - log_scale
 
     def score(self, X, y, sample_weight=None) -> float:
         """R^2 over every row whose ``y`` is not NaN (target rows of the packed form are ignored).
@@ -354,24 +362,40 @@ class PredictiveMixin:
         self.check_is_fitted()
         return as_model_input(X, self.input_shape_, type(self).__name__)
 
-    def _member_outputs(self, X) -> tuple[torch.Tensor, bool]:
-        """The network's outputs for ``X`` on the CPU, (n_members, n, width), and whether X was one image."""
+    def _member_outputs(self, X, domain: str | None = None) -> tuple[torch.Tensor, bool]:
+        """The network's outputs for ``X`` on the CPU, (n_members, n, width), and whether X was one
+        image; with ``domain``'s BatchNorm statistics (``predict_domain``'s by default)."""
         X, single = self._as_model_input(X)
         # skorch's DataLoader draws a seed from torch's global generator; keep the caller's stream.
-        with torch.random.fork_rng(devices=[]), domain_rows(self.module_, domain=self.predict_domain):
+        with (
+            torch.random.fork_rng(devices=[]),
+            domain_rows(self.module_, domain=domain or self.predict_domain),
+        ):
             outputs = self.forward(X, training=False, device="cpu")
         return outputs.reshape(len(outputs), self.n_members, -1).transpose(0, 1), single
 
-    def _distribution_outputs(self, X, method: str) -> tuple[torch.Tensor, bool]:
+    def _distribution_outputs(self, X, method: str, domain: str | None = None) -> tuple[torch.Tensor, bool]:
         """``_member_outputs`` for a method that needs a distribution, refusing a head without one."""
         self.check_is_fitted()
         if not self.output_head_[0].has_distribution:
             names = " or ".join(f"head={name!r}" for name, head in HEADS.items() if head.has_distribution)
             raise ValueError(
                 f"{method} needs a predictive distribution: fit with {names} "
-                f"(this {type(self).__name__} has head={self.head!r})."
+                f"(this {type(self).__name__} has head={self.settings_['head']!r})."
             )
-        return self._member_outputs(X)
+        return self._member_outputs(X, domain)
+
+    def _samples(
+        self, X, n_samples: int, random_state=None, domain: str | None = None
+    ) -> tuple[np.ndarray, bool]:
+        """Draws from the members' mixture as the head predicts it, (n_samples, n, k) in the units of y
+        (before the spread's calibration), and whether X was one image."""
+        outputs, single = self._distribution_outputs(X, "sample_posterior", domain)
+        with torch.no_grad(), seeded_torch(random_state, self.device):
+            samples = member_samples(outputs, self.output_head_, n_samples, self.device)
+            member = torch.randint(self.n_members, samples.shape[1:3])
+        samples = samples.gather(0, member[None, ..., None].expand(1, *samples.shape[1:]))[0]
+        return samples.numpy().astype(np.float64) * self.y_scale_ + self.y_mean_, single
 
     def _member_moments(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Each member's predictive mean and variance in the units of y, shaped as ``predict_members``."""
@@ -383,10 +407,12 @@ class PredictiveMixin:
         )
 
     def _in_y_units(
-        self, values: np.ndarray, single: bool, row_axis: int, variance: bool = False
+        self, values: np.ndarray, single: bool, row_axis: int, variance: bool = False, scaled: bool = True
     ) -> np.ndarray:
-        """Undo the scaling of y on (..., n, k) ``values``; drop k for a 1-D y and n for one image."""
-        values = values * self.y_scale_**2 if variance else values * self.y_scale_ + self.y_mean_
+        """Undo the scaling of y on (..., n, k) ``values`` (unless ``scaled`` is False: already in
+        the units of y); drop k for a 1-D y and n for one image."""
+        if scaled:
+            values = values * self.y_scale_**2 if variance else values * self.y_scale_ + self.y_mean_
         if self.y_ndim_ == 1:
             values = values[..., 0]
         return values.take(0, axis=row_axis) if single else values

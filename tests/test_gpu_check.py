@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py, the prepared GPU checks, runs end to end on the CPU: the same code path as on
+"""acceptance/gpu_check.py, the prepared GPU checks, runs end to end on the CPU: the same code path as on
 a GPU machine but the device, so the script is ready (and not broken) when a GPU is lent."""
 
 import json
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
+SCRIPT = Path(__file__).parents[1] / "acceptance" / "gpu_check.py"
 
 
 def test_gpu_check_script_fits_every_estimator_and_reloads_it_in_a_process_without_a_gpu(tmp_path):

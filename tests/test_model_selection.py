@@ -306,7 +306,7 @@ def test_a_model_without_features_is_refused(same_domains):
 
 
 def test_the_study_runs_in_fast_mode(capsys, load_script):
-    study = load_script("benchmarks/study_model_selection.py")
+    study = load_script("studies/study_model_selection.py")
     summary = study.main(["--fast", "--data", "toy"])
     assert {row["scorer"] for row in summary} == set(study.SCORERS)
     assert all(row["gap"] >= 0 and row["selected"] <= row["best"] for row in summary)

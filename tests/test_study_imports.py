@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-STUDIES = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("study_*.py"))
+STUDIES = sorted((Path(__file__).resolve().parents[1] / "studies").glob("study_*.py"))
 
 
 def private_experiment_imports(source: str) -> list[str]:

@@ -1,10 +1,10 @@
-"""benchmarks/study_quick_lr.py on a tiny configuration: it runs, and chooses the best rate it measured."""
+"""studies/study_quick_lr.py on a tiny configuration: it runs, and chooses the best rate it measured."""
 
 import json
 
 
 def test_the_study_chooses_per_method_the_rate_with_the_best_target_r2(tmp_path, load_script, capsys):
-    study = load_script("benchmarks/study_quick_lr.py")
+    study = load_script("studies/study_quick_lr.py")
     argv = ["--out", str(tmp_path), "--rates", "1e-4", "1e-2", "--methods", "none", "mmd"]
     result = study.main([*argv, "--seeds", "1", "--n", "24", "--epochs", "1", "--n-jobs", "1", "--quiet"])
     for method in ("none", "mmd"):

@@ -1,4 +1,4 @@
-"""benchmarks/study_recalibration.py: what it cannot study is refused before any data is loaded."""
+"""studies/study_recalibration.py: what it cannot study is refused before any data is loaded."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture
 def study(load_script):
-    return load_script("benchmarks/study_recalibration.py")
+    return load_script("studies/study_recalibration.py")
 
 
 def uncertainty_dir(tmp_path: Path) -> Path:

@@ -1,11 +1,11 @@
-"""benchmarks/study_smallest_bin.py: options it cannot honour are refused before any data is loaded."""
+"""studies/study_smallest_bin.py: options it cannot honour are refused before any data is loaded."""
 
 import pytest
 
 
 @pytest.fixture
 def study(load_script):
-    return load_script("benchmarks/study_smallest_bin.py")
+    return load_script("studies/study_smallest_bin.py")
 
 
 @pytest.mark.parametrize(

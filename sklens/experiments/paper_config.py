@@ -28,6 +28,22 @@ METHOD_LABELS = {
     "oracle": "Oracle",
 }
 MMD_BANDWIDTHS = ("mean", "median")
+#: The prefix of the reproduction's rows trained at the library's defaults (``sklens-dann``), beside
+#: the rows configured as the paper's (``dann``).
+LIBRARY_PREFIX = "sklens-"
+
+
+def row_label(name: str) -> str:
+    """The label of a reproduction row: the method's, and for a row at the library's defaults, so.
+
+    Examples
+    --------
+    >>> row_label("dann"), row_label("sklens-dann")
+    ('DANN', 'DANN, sklens defaults')
+    """
+    method = name.removeprefix(LIBRARY_PREFIX)
+    return METHOD_LABELS[method] + (", sklens defaults" if method != name else "")
+
 
 __getattr__ = moved_names(
     __name__,

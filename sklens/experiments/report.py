@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sklens._atomic import atomic_write
-from sklens.experiments.paper_config import METHOD_LABELS, PAPER_TABLE1
+from sklens.experiments.paper_config import LIBRARY_PREFIX, PAPER_TABLE1, row_label
 from sklens.experiments.runner import completed, format_mean_std
 
 if TYPE_CHECKING:
     from sklens.experiments.reproduce import ReproductionConfig
 
-FIGURE_METHODS = ("none", "dann", "mmd")
+#: Figure 2's rows: the paper's no adaptation and DANN, and the library's DANN beside them.
+FIGURE_METHODS = ("none", "dann", "mmd", f"{LIBRARY_PREFIX}dann")
 RESIDUAL_BINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 # The offset a method may leave in a bin (issue 14's goal): |median fractional residual| <= 0.05.
 OFFSET_TOLERANCE = 0.05
@@ -83,19 +84,21 @@ def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) ->
         f"MMD bandwidth `{config.mmd_bandwidth}`, "
         f"domain BatchNorm {'on' if config.domain_batchnorm else 'off'}, {config.head} head, "
         f"feature norm {'on' if config.feature_norm else 'off'}, "
-        f"lr {config.describe_lr()}. R² pooled over each test set.",
+        f'lr {config.describe_lr()} (the rows configured as the paper\'s). Rows marked "sklens defaults" '
+        "are the library's estimators as constructed by default, given only this size. R² pooled over "
+        "each test set; the paper's columns are its Table 1 for the same method.",
         "",
         "| method | source R² | target R² | target gap closed | paper source | paper target |",
         "|---|---|---|---|---|---|",
     ]
     for method, cells in summary.items():
-        paper = PAPER_TABLE1.get(method)
+        paper = PAPER_TABLE1.get(method.removeprefix(LIBRARY_PREFIX))
         paper_cells = (
             [f"{paper[d][0]:.2f} ± {paper[d][1]:.2g}" for d in ("source", "target")] if paper else ["-", "-"]
         )
         gap = cells.get("gap_closed")
         failed = cells.get("failed", 0)
-        label = METHOD_LABELS[method] + (f" ({failed} of {config.seeds} seeds diverged)" if failed else "")
+        label = row_label(method) + (f" ({failed} of {config.seeds} seeds diverged)" if failed else "")
         lines.append(
             f"| {label} | {format_mean_std(cells['source'])} | {format_mean_std(cells['target'])} | "
             f"{'-' if gap is None else f'{gap:.0%}'} | {paper_cells[0]} | {paper_cells[1]} |"
@@ -103,7 +106,7 @@ def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) ->
     diverged = [run for run in runs if "failed" in run]
     if diverged:
         lines += ["", "## Runs that diverged (kept on disk; delete a run's folder to train it again)", ""]
-        lines += [f"- {METHOD_LABELS[r['method']]}, seed {r['seed']}: {r['failed']}" for r in diverged]
+        lines += [f"- {row_label(r['method'])}, seed {r['seed']}: {r['failed']}" for r in diverged]
     lines += ["", "## Mean |fractional residual| per true θ_E bin (seed 0)", ""]
     lines += _residual_table(runs)
     lines += [
@@ -127,7 +130,7 @@ def _offset_table(runs: list[dict], summary: dict) -> list[str]:
             [_target_medians(run) for run in completed(runs) if run["method"] == method], dtype=float
         ).reshape(-1, len(RESIDUAL_BINS) - 1)
         cells = [_furthest_from_zero(column) for column in per_seed.T]
-        lines.append(f"| {METHOD_LABELS[method]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row_label(method)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -155,12 +158,13 @@ def _residual_table(runs: list[dict]) -> list[str]:
         for domain in ("source", "target"):
             values = [b["mean_abs_fractional_residual"] for b in run["residual_by_bin"][domain]]
             cells = " | ".join("-" if v is None else f"{v:.3f}" for v in values)
-            lines.append(f"| {METHOD_LABELS[run['method']]} | {domain} | {cells} |")
+            lines.append(f"| {row_label(run['method'])} | {domain} | {cells} |")
     return lines
 
 
 def draw_figure2(runs: list[dict]):
-    """Figure 2 of the paper from the seed-0 runs of no adaptation, DANN and MMD (those present)."""
+    """Figure 2 of the paper from the seed-0 runs of no adaptation, DANN and MMD, and the library's
+    DANN (those present)."""
     from sklens.plotting import plot_predictions_grid
 
     first = {r["method"]: r for r in completed(runs) if r["seed"] == 0 and r["method"] in FIGURE_METHODS}
@@ -168,10 +172,10 @@ def draw_figure2(runs: list[dict]):
         return None
     methods = [m for m in FIGURE_METHODS if m in first]
     predictions = {
-        (METHOD_LABELS[m], domain): first[m]["predictions"][domain]
+        (row_label(m), domain): first[m]["predictions"][domain]
         for m in methods
         for domain in ("source", "target")
     }
     return plot_predictions_grid(
-        predictions, rows=[METHOD_LABELS[m] for m in methods], columns=["source", "target"]
+        predictions, rows=[row_label(m) for m in methods], columns=["source", "target"]
     )

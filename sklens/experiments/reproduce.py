@@ -20,9 +20,16 @@ from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
 from sklens._deprecation import FormerAttribute, moved_names, warn_renamed
-from sklens.experiments.paper_config import METHOD_LABELS, MMD_BANDWIDTHS
+from sklens.experiments.paper_config import (
+    LIBRARY_PREFIX,
+    METHOD_LABELS,
+    MMD_BANDWIDTHS,
+    PAPER_TABLE1,
+    row_label,
+)
 from sklens.experiments.report import binned_fractional_residual, write_report
 from sklens.experiments.runner import (
+    ORACLES,
     ExperimentConfig,
     Row,
     completed,
@@ -57,6 +64,9 @@ CPU_IMAGES_PER_SECOND = {
         "daregram": 840,
     },
 }
+# Rows at the library's defaults (domain BatchNorm, the gaussian head, feature norm), measured as above.
+for _rates in CPU_IMAGES_PER_SECOND.values():
+    _rates.update({f"{LIBRARY_PREFIX}{method}": _rates[method] for method in list(_rates)})
 SIMULATED_IMAGES_PER_SECOND = 250
 # The weights of the adaptation losses that ReproductionConfig had a field for each, by that field.
 _LAMBDA_FIELDS = {"lambda_mmd": "mmd", "lambda_dann": "dann", "lambda_rsd": "rsd"}
@@ -74,10 +84,15 @@ class ReproductionConfig(ExperimentConfig):
     Attributes
     ----------
     methods : tuple of str
-        Among ``none``, ``dann``, ``mmd``, ``coral``, ``rsd``, ``daregram`` and ``oracle`` (no adaptation
-        trained on target labels).
+        The rows of Table 1. ``none``, ``dann``, ``mmd``, ``coral``, ``rsd``, ``daregram`` and
+        ``oracle`` (no adaptation trained on target labels) are configured by the fields below, the
+        paper's settings by default (its point head, one BatchNorm, the plain Table 2 CNN; the preset's
+        learning rates), and hold out nothing to calibrate. ``sklens-METHOD`` (``sklens-dann``,
+        ``sklens-oracle``, ...) is the same method at the library's defaults: only the preset's size
+        (``n``, ``epochs``, ``batch_size``, ``members``) is given. By default the paper's No DA, DANN
+        and MMD beside the library's DANN, MMD and oracle.
     lr : dict
-        Adam learning rate per method.
+        Adam learning rate per method (of the rows configured as the paper's).
     lambda_da : dict
         Weight of the adaptation loss per method: MMD's 1.4 and DANN's 1.0 are the paper's; RSD's 0.1
         is the only weight of {0.001 (the reference code's), 0.01, 0.1} that beat no adaptation on both
@@ -95,7 +110,7 @@ class ReproductionConfig(ExperimentConfig):
         faster than separate runs two at a time (docs/performance.md, "Ensembles").
     """
 
-    methods: tuple[str, ...] = ("none", "dann", "mmd", "oracle")
+    methods: tuple[str, ...] = ("none", "dann", "mmd", "sklens-dann", "sklens-mmd", "sklens-oracle")
     lr: Mapping[str, float] = field(
         default_factory=lambda: {
             "none": 1e-5,
@@ -112,7 +127,10 @@ class ReproductionConfig(ExperimentConfig):
     head: str = "point"
     seeds_in_one_pass: bool | None = None
 
-    allowed_methods: ClassVar[tuple[str, ...]] = tuple(METHOD_LABELS)
+    allowed_methods: ClassVar[tuple[str, ...]] = (
+        *METHOD_LABELS,
+        *(f"{LIBRARY_PREFIX}{method}" for method in METHOD_LABELS),
+    )
     command: ClassVar[str] = "sklens reproduce"
 
     def with_overrides(self, **overrides) -> ReproductionConfig:
@@ -152,21 +170,30 @@ class ReproductionConfig(ExperimentConfig):
     def _choices(self) -> dict:
         return {**super()._choices(), "head": tuple(HEADS), "mmd_bandwidth": MMD_BANDWIDTHS}
 
+    def configured_methods(self) -> tuple[str, ...]:
+        """The rows configured by the fields (the ``sklens-`` rows take the library's defaults)."""
+        return tuple(name for name in self.methods if not name.startswith(LIBRARY_PREFIX))
+
     def rows(self) -> dict[str, Row]:
-        """One row per method, named by it; its runs record ``method``.
+        """One row per name of ``methods``; its runs record it as their ``method``.
 
         Returns
         -------
         dict
-            Method name -> [`Row`][sklens.experiments.runner.Row].
+            Row name -> [`Row`][sklens.experiments.runner.Row].
         """
-        options = {"mmd": {"bandwidth": self.mmd_bandwidth}}
-        return {
-            method: self._method_row(
-                method, name=method, record={"method": method}, head=self.head, **options.get(method, {})
-            )
-            for method in self.methods
-        }
+        return {name: self._row(name) for name in self.methods}
+
+    def _row(self, name: str) -> Row:
+        method = name.removeprefix(LIBRARY_PREFIX)
+        if method != name:  # the library's defaults, at the preset's size
+            regressor, labels = ORACLES.get(method, (method, "source"))
+            size = {"max_epochs": self.epochs, "batch_size": self.batch_size}
+            return Row(name, regressor, size, {"method": name}, labels)
+        options = {"mmd": {"bandwidth": self.mmd_bandwidth}}.get(method, {})
+        return self._method_row(
+            method, name=name, record={"method": name}, head=self.head, calibration_fraction=0, **options
+        )
 
     def training_units(self, on_gpu: bool) -> list[tuple[Row, tuple[int, ...]]]:
         """A method's seeds in one fit (see ``seeds_in_one_pass``), or one fit per seed.
@@ -229,6 +256,36 @@ class ReproductionConfig(ExperimentConfig):
         """See [`summarise`][sklens.experiments.reproduce.summarise]."""
         return summarise(runs, self.methods)
 
+    def conclusions(self, summary: dict) -> list[str]:
+        """How the library's defaults compare with the paper's Table 1: one sentence per method the
+        paper reports that a ``sklens-`` row trained.
+
+        Parameters
+        ----------
+        summary : dict
+            As `summarise` returns it.
+
+        Returns
+        -------
+        list of str
+        """
+        sentences = []
+        for name, cells in summary.items():
+            paper = PAPER_TABLE1.get(name.removeprefix(LIBRARY_PREFIX))
+            target = cells["target"]
+            if not name.startswith(LIBRARY_PREFIX) or paper is None or target["mean"] is None:
+                continue
+            mean, std = paper["target"]
+            difference = target["mean"] - mean
+            side = "above" if difference >= 0 else "below"
+            sentences.append(
+                f"{row_label(name)}: target R² {target['mean']:.3f} ± {target['std']:.3f} over "
+                f"{self.seeds - cells['failed']} seeds, {abs(difference):.3f} {side} the paper's "
+                f"{METHOD_LABELS[name.removeprefix(LIBRARY_PREFIX)]} in its Table 1 ({mean:.2f} ± {std:.2g}, "
+                "trained on 50,000 lenses per domain)."
+            )
+        return sentences
+
     def write_report(self, out: Path, runs: list[dict], summary: dict, data: Bunch) -> dict[str, Path]:
         """Write ``table1.md``, ``results.json`` and ``figure2.png``; return their paths."""
         description = {
@@ -243,7 +300,7 @@ PRESETS = {
     # Sized by measurement to finish within 10 minutes on a 2-core CPU, simulation included. Learning
     # rates: per method, the best mean target R^2 of {6e-5, 1.5e-4, 3e-4, 1e-3} over two seeds on
     # another draw of the domains (data_seed 11), among rates where no seed diverged
-    # (benchmarks/study_quick_lr.py; docs/results.md). The paper's rates stay in the paper preset.
+    # (studies/study_quick_lr.py; docs/results.md). The paper's rates stay in the paper preset.
     "quick": ReproductionConfig(
         n=4000,
         epochs=15,
@@ -497,7 +554,8 @@ def summarise(runs: list[dict], methods) -> dict:
     -------
     dict
         Per method: ``source`` and ``target`` (``mean`` and ``std``, None where every seed diverged),
-        ``failed`` (seeds that diverged) and, with both no adaptation and the oracle, ``gap_closed``.
+        ``failed`` (seeds that diverged) and, with both no adaptation and an oracle (the library's,
+        else the paper-configured one), ``gap_closed``.
     """
     summary = {}
     for method in methods:
@@ -505,8 +563,9 @@ def summarise(runs: list[dict], methods) -> dict:
         finished = completed(mine)
         summary[method] = {d: mean_std([r["r2"][d] for r in finished]) for d in ("source", "target")}
         summary[method]["failed"] = len(mine) - len(finished)
-    if "none" in summary and "oracle" in summary:
-        floor, ceiling = summary["none"]["target"]["mean"], summary["oracle"]["target"]["mean"]
+    oracle = next((name for name in (f"{LIBRARY_PREFIX}oracle", "oracle") if name in summary), None)
+    if "none" in summary and oracle is not None:
+        floor, ceiling = summary["none"]["target"]["mean"], summary[oracle]["target"]["mean"]
         for method in summary:
             gain = summary[method]["target"]["mean"]
             known = None not in (floor, ceiling, gain) and ceiling > floor

@@ -230,10 +230,10 @@ class ExperimentConfig(ABC):
         if self.data_seed < 0:
             raise ValueError(f"data_seed must be a non-negative integer; got {self.data_seed}.")
         rates = self.learning_rates()
-        missing = [m for m in self.methods if m not in rates]
+        missing = [m for m in self.configured_methods() if m not in rates]
         if missing:
             raise ValueError(f"lr has no rate for the methods {missing}; give one per method.")
-        if not all(rates[m] > 0 for m in self.methods):
+        if not all(rates[m] > 0 for m in self.configured_methods()):
             raise ValueError(f"lr must be positive; got {self.lr}.")
         unknown = [m for m in self.lambda_da if m not in self.allowed_methods]
         if unknown:
@@ -243,11 +243,17 @@ class ExperimentConfig(ABC):
         if not all(weight >= 0 for weight in self.lambda_da.values()):
             raise ValueError(f"lambda_da must be non-negative; got {dict(self.lambda_da)}.")
 
+    def configured_methods(self) -> tuple[str, ...]:
+        """The methods of `methods` that the configuration's fields (``lr``, ``lambda_da``, ...)
+        configure: all of them here."""
+        return self.methods
+
     def learning_rates(self) -> dict[str, float]:
-        """The learning rate of each method of `methods` that ``lr`` gives one for."""
+        """The learning rate of each configured method that ``lr`` gives one for."""
+        methods = self.configured_methods()
         if isinstance(self.lr, Mapping):
-            return {method: self.lr[method] for method in self.methods if method in self.lr}
-        return dict.fromkeys(self.methods, self.lr)
+            return {method: self.lr[method] for method in methods if method in self.lr}
+        return dict.fromkeys(methods, self.lr)
 
     def describe_lr(self) -> str:
         """The learning rates as a report states them: one number, or one per method."""
@@ -392,10 +398,15 @@ class ExperimentConfig(ABC):
     def write_report(self, out: Path, runs: list[dict], summary: dict, data: Bunch) -> dict[str, Path]:
         """Write the experiment's table, ``results.json`` and figures to ``out``; return their paths."""
 
+    def conclusions(self, summary: dict) -> list[str]:
+        """What the summary says, one sentence per line, for the end of the command's output (none by
+        default)."""
+        return []
+
 
 def network_options(feature_norm: bool) -> dict:
-    """Estimator parameters for the experiments' network options: none where every option is off,
-    so that runs stored before an option existed keep their settings.
+    """Estimator parameters for the experiments' network options, given explicitly (the estimators'
+    defaults for images differ from the paper's network).
 
     Parameters
     ----------
@@ -410,9 +421,9 @@ def network_options(feature_norm: bool) -> dict:
     Examples
     --------
     >>> network_options(True), network_options(False)
-    ({'module__feature_norm': True}, {})
+    ({'module__feature_norm': True}, {'module__feature_norm': False})
     """
-    return {"module__feature_norm": True} if feature_norm else {}
+    return {"module__feature_norm": bool(feature_norm)}
 
 
 def run_settings(estimator, **data) -> dict:
@@ -440,8 +451,9 @@ def run_settings(estimator, **data) -> dict:
 
 
 def use_domain_statistics(model, domain: str):
-    """``model``, set to predict with ``domain``'s BatchNorm statistics where it keeps each domain's
-    apart (``domain_batchnorm``); each test set of an experiment is predicted with its own.
+    """``model``, set to predict with ``domain``'s BatchNorm statistics (where it keeps each domain's
+    apart, ``domain_batchnorm``; elsewhere the setting changes nothing); each test set of an
+    experiment is predicted with its own.
 
     Parameters
     ----------
@@ -455,8 +467,7 @@ def use_domain_statistics(model, domain: str):
     DomainAdaptiveRegressor
         ``model`` itself.
     """
-    if model.domain_batchnorm:
-        model.set_params(predict_domain=domain)
+    model.set_params(predict_domain=domain)
     return model
 
 
@@ -737,7 +748,8 @@ def run_experiment(
     -------
     sklearn.utils.Bunch
         ``config``, ``runs`` (one result per run, in the order of ``config.all_runs()``), ``summary``,
-        ``paths`` of the written files and ``n_trained`` (runs trained by this call; finished runs
+        ``conclusions`` (sentences, see ``ExperimentConfig.conclusions``), ``paths`` of the written
+        files and ``n_trained`` (runs trained by this call; finished runs
         found on disk are reused).
 
     Raises
@@ -762,7 +774,14 @@ def run_experiment(
     runs, n_trained = _train_all(config, data, done, store, device, n_jobs, progress)
     summary = config.summarise(runs)
     paths = config.write_report(out, runs, summary, data)
-    return Bunch(config=config, runs=runs, summary=summary, paths=paths, n_trained=n_trained)
+    return Bunch(
+        config=config,
+        runs=runs,
+        summary=summary,
+        paths=paths,
+        n_trained=n_trained,
+        conclusions=config.conclusions(summary),
+    )
 
 
 def _prepare_output(out) -> Path:

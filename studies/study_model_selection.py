@@ -15,9 +15,9 @@ images; see docs/results.md on why this matters for the paper domains).
 
 Run from the repository root::
 
-    PYTHONPATH=. python benchmarks/study_model_selection.py               # paper domains, ~30 min
-    PYTHONPATH=. python benchmarks/study_model_selection.py --data toy    # toy domains, ~20 min
-    PYTHONPATH=. python benchmarks/study_model_selection.py --fast --data toy   # a smoke test, ~1 min
+    PYTHONPATH=. python studies/study_model_selection.py               # paper domains, ~30 min
+    PYTHONPATH=. python studies/study_model_selection.py --data toy    # toy domains, ~20 min
+    PYTHONPATH=. python studies/study_model_selection.py --fast --data toy   # a smoke test, ~1 min
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ on three standardised scikit-learn problems, over three seeds. The paper's image
 are far too low here: 30 epochs of a few hundred rows are a few hundred steps. Figures are recorded in
 docs/performance.md ("Defaults of the tabular path").
 
-    PYTHONPATH=. python benchmarks/study_tabular_lr.py
+    PYTHONPATH=. python studies/study_tabular_lr.py
 """
 
 from __future__ import annotations

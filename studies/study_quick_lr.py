@@ -7,7 +7,7 @@ over the seeds. Choosing on target labels is legitimate here only because both d
 simulations; it is a preset's default, not a model selection on survey data (for that, see
 ``sklens.model_selection``). Each rate's runs are stored by ``reproduce``, so the study resumes.
 
-    PYTHONPATH=. python benchmarks/study_quick_lr.py --out lr-study --cache-dir lr-study/cache
+    PYTHONPATH=. python studies/study_quick_lr.py --out lr-study --cache-dir lr-study/cache
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ in their domain's total-flux distribution, the correlation of feature norm and f
 the MMD kernels' base bandwidth over random joint batches (32 + 32 images) as the loss sees it in
 training: its median and 95th percentile. Figures are in docs/results.md ("MMD's outliers").
 
-    PYTHONPATH=. python benchmarks/study_mmd_outliers.py --out PAPER_OUT --cache-dir CACHE --seed 0 \\
+    PYTHONPATH=. python studies/study_mmd_outliers.py --out PAPER_OUT --cache-dir CACHE --seed 0 \\
         --methods none mmd dann [--scaling per-domain --mmd-bandwidth mean]
 """
 

@@ -8,7 +8,7 @@ the GPU's. Optionally (``--reproduce``) it times ``sklens reproduce --preset qui
 Results go to ``OUT/gpu_check.json``; a failed check is recorded with its error, and the script exits 1
 if any failed. The test suite runs it with ``--device cpu`` (the same code path but the device).
 
-    python benchmarks/gpu_check.py --device cuda --out "$OUT" --reproduce   # on the GPU machine, < 10 min
+    python acceptance/gpu_check.py --device cuda --out "$OUT" --reproduce   # on the GPU machine, < 10 min
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ The last line of each block is the mean over the runs. Figures are in docs/resul
 ("Recalibration"); at the quick preset's size a 3-member ensemble takes 8-10 min per run with the flow
 head and 1-2 min with the gaussian head, on one thread.
 
-    PYTHONPATH=. python benchmarks/study_recalibration.py --runs unc-dann-flow-fn \\
+    PYTHONPATH=. python studies/study_recalibration.py --runs unc-dann-flow-fn \\
         --cache-dir quick-cache --target-lenses 100 400
 """
 

@@ -7,9 +7,9 @@ variant and seed: pooled R^2 on both test sets, the median signed fractional res
 how well a linear probe tells the domains apart from the learned features, and the target R^2 after
 re-estimating the BatchNorm statistics on target images only (a post-hoc test of the BatchNorm
 hypothesis, no retraining). Results go to one JSON file, rewritten atomically after each run; runs
-found there are skipped, so an interrupted study resumes. Conclusions: ``benchmarks/study_dann.md``.
+found there are skipped, so an interrupted study resumes. Conclusions: ``studies/study_dann.md``.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. nice python benchmarks/study_dann.py \\
+    OMP_NUM_THREADS=1 PYTHONPATH=. nice python studies/study_dann.py \\
         --cache-dir /work/quick-cache --variants baseline lr3e-4 --seeds 0 1
 """
 

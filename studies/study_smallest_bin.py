@@ -21,9 +21,9 @@ members' mean.
 
 Figures are in docs/results.md ("The smallest bin"). Each run takes 40-370 s on one thread.
 
-    PYTHONPATH=. python benchmarks/study_smallest_bin.py --cache-dir quick-cache --variant d4 \\
+    PYTHONPATH=. python studies/study_smallest_bin.py --cache-dir quick-cache --variant d4 \\
         --methods dann oracle --seeds 0 1 2
-    PYTHONPATH=. python benchmarks/study_smallest_bin.py --cache-dir quick-cache --methods dann \\
+    PYTHONPATH=. python studies/study_smallest_bin.py --cache-dir quick-cache --methods dann \\
         --targets theta_E center_x center_y e1 e2 --members 3 --seeds 0 3 6
 """
 
