@@ -6,6 +6,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 
@@ -202,3 +203,89 @@ class EpochProgressBar(Callback):
         row = net.history[-1]
         self.bar_.set_postfix({key: f"{row[key]:.4g}" for key in self.keys if key in row}, refresh=False)
         self.bar_.update(len(net.history) - self.first_epoch_ - self.bar_.n)
+
+
+class PopulationReweighting(Callback):
+    """Train as under the target's lens population, estimated anew from the target images each epoch.
+
+    From epoch ``start`` on, before each epoch: the model's posterior samples of the parameter on (up
+    to ``max_images`` of) the unlabelled target images give an estimate of the target's population
+    ([`estimate_population`][sklens.population.estimate_population], under the population the model
+    has been training under); where it differs from the source's by a total variation of at least
+    ``threshold``, the source rows are drawn with probabilities ``π_t(θ) / π_s(θ)`` of their labels
+    (``sampler``), so that both the task loss and the adaptation loss see the source as if it followed
+    the target's population (importance-weighted alignment, Combes et al. 2020, in its resampling
+    form); below it the rows stay shuffled, as without the callback. The history records
+    ``population_tv`` (the estimate's distance from the source's) each epoch.
+
+    Parameters
+    ----------
+    X_tgt : numpy.ndarray
+        Unlabelled target images.
+    parameter : int
+        The column of y whose population differs.
+    prior : Population
+        The source labels' population (what the simulation drew from).
+    sampler : PopulationSampler
+        The training loader's sampler (``iterator_train__sampler``).
+    edges : array-like, optional
+        The estimate's bins (the prior's by default).
+    start : int
+        The first epoch that is reweighted (the model must have learnt something first).
+    threshold : float
+        The total variation below which the source is left as it is.
+    n_samples : int
+        Posterior samples per target image.
+    max_images : int
+        Target images the estimate uses (the first ones).
+    """
+
+    def __init__(
+        self,
+        X_tgt,
+        parameter: int,
+        prior,
+        sampler,
+        edges=None,
+        start: int = 1,
+        threshold: float = 0.0,
+        n_samples: int = 100,
+        max_images: int = 2000,
+    ) -> None:
+        self.X_tgt = X_tgt
+        self.parameter = parameter
+        self.prior = prior
+        self.sampler = sampler
+        self.edges = edges
+        self.start = start
+        self.threshold = threshold
+        self.n_samples = n_samples
+        self.max_images = max_images
+
+    def initialize(self) -> PopulationReweighting:
+        self.training_population_ = self.prior
+        self.labels_ = None
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        self.sampler.reset(len(X))
+        labels = np.asarray(y, dtype=np.float64).reshape(len(X), -1)[:, self.parameter]
+        self.labels_ = labels * net.y_scale_[self.parameter] + net.y_mean_[self.parameter]
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        from sklens.population import estimate_population
+
+        epoch = len(net.history) - 1  # the new epoch's row is already there
+        if epoch < self.start:
+            return
+        samples = net.sample_posterior(self.X_tgt[: self.max_images], self.n_samples, random_state=epoch)
+        samples = np.asarray(samples).reshape(self.n_samples, -1, net.n_outputs_)[..., self.parameter]
+        estimate = estimate_population(samples, self.training_population_, self.edges, n_bootstrap=0)
+        distance = estimate.total_variation(self.prior)
+        net.history.record("population_tv", distance)
+        if distance < self.threshold:
+            self.sampler.reset(len(self.labels_))
+            self.training_population_ = self.prior
+            return
+        self.sampler.reweight(estimate.density(self.labels_) / self.prior.density(self.labels_))
+        self.training_population_ = estimate

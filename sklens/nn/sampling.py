@@ -160,3 +160,54 @@ class MemberBatches:
     def _gather(self, member_indices) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.stack([torch.as_tensor(i) for i in member_indices], dim=1)  # (B, K)
         return self.X[rows], self.y[rows]
+
+
+class PopulationSampler(torch.utils.data.Sampler):
+    """Training rows shuffled, or drawn as if their labels followed another population.
+
+    Until `reweight` is called it draws exactly what torch's ``RandomSampler`` (a loader's
+    ``shuffle=True``) draws: a permutation seeded from torch's current stream. After, it draws
+    ``len(self)`` rows with replacement, with probabilities proportional to the weights, so that a
+    row's label occurs as under the population the weights stand for. `reset` sizes it for a training
+    set (and undoes the weights).
+
+    Examples
+    --------
+    >>> sampler = PopulationSampler()
+    >>> sampler.reset(4)
+    >>> sorted(sampler)
+    [0, 1, 2, 3]
+    >>> sampler.reweight([0.0, 0.0, 1.0, 0.0])
+    >>> list(sampler)
+    [2, 2, 2, 2]
+    """
+
+    def __init__(self) -> None:
+        self.n_rows = 0
+        self.weights: torch.Tensor | None = None
+
+    def reset(self, n_rows: int) -> None:
+        """Draw from ``n_rows`` rows, shuffled."""
+        self.n_rows, self.weights = n_rows, None
+
+    def reweight(self, weights) -> None:
+        """Draw rows with probabilities proportional to ``weights`` (one per row) from now on."""
+        weights = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        if weights.shape != (self.n_rows,) or not torch.isfinite(weights).all() or (weights < 0).any():
+            raise ValueError(
+                f"weights must be {self.n_rows} non-negative finite values; got shape {tuple(weights.shape)}."
+            )
+        self.weights = weights
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __iter__(self) -> Iterator[int]:
+        seed = int(torch.empty((), dtype=torch.int64).random_().item())  # as RandomSampler draws it
+        generator = torch.Generator().manual_seed(seed)
+        if self.weights is None:
+            yield from torch.randperm(self.n_rows, generator=generator).tolist()
+        else:
+            yield from torch.multinomial(
+                self.weights, self.n_rows, replacement=True, generator=generator
+            ).tolist()

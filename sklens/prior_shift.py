@@ -1,0 +1,284 @@
+"""Regression when the survey's lenses are not drawn from the simulation's prior.
+
+Feature alignment (DANN, MMD) assumes that both domains share the distribution of the parameters; a
+survey's lenses follow the lens population and its selection instead (most Einstein radii at 0.7-2″,
+where the simulations draw them uniformly in [0.5″, 3″]).
+[`PriorShiftRegressor`][sklens.prior_shift.PriorShiftRegressor] wraps a regressor with a predictive distribution and, from unlabelled survey images only:
+
+1. estimates the survey's population of a parameter from the model's posteriors
+   ([`estimate_population`][sklens.population.estimate_population]), kept as ``population_``;
+2. corrects predictions and posteriors to it: ``p_t(θ | x) ∝ p_s(θ | x) π_t(θ) / π_s(θ)``, by weighting
+   the model's posterior samples (``predict``, ``predict(X, return_std=True)``, ``sample_posterior``);
+3. with ``adapt=True``, also trains as under it: from epoch ``adapt_start`` on, the source rows are drawn
+   with probabilities ``π_t / π_s`` of their labels, re-estimated every epoch
+   ([`PopulationReweighting`][sklens.callbacks.PopulationReweighting]), so that the task loss and the
+   adaptation loss see the source as if it followed the survey's population.
+
+It warns (``PopulationShiftWarning``) when the estimated population differs from the simulation's by a
+total variation above ``shift_warning``, naming the parameter and the remedy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
+
+from sklens.callbacks import PopulationReweighting
+from sklens.domains import split_packed
+from sklens.nn.heads import HEADS
+from sklens.nn.sampling import PopulationSampler
+from sklens.population import Population, PopulationShiftWarning, estimate_population, importance_weights
+
+__all__ = ["PriorShiftRegressor"]
+
+
+class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
+    """A regressor corrected to, and optionally trained under, the target's estimated lens population.
+
+    Parameters
+    ----------
+    estimator : sklens regressor
+        A regressor with a predictive distribution (``head='gaussian'`` or ``'flow'``; the default
+        ``'auto'`` head on images is the gaussian). It is cloned and fitted on the source rows and the
+        unlabelled target rows.
+    parameter : int
+        The column of ``y`` whose population differs (0: θ_E in the experiments).
+    bins : int or array-like
+        The population's bins: a number of equal bins over ``support``, or their edges.
+    support : (float, float) or None
+        The simulation prior's range of the parameter; None: the source labels' range. Source labels
+        outside it are refused.
+    adapt : bool
+        Also train as under the estimated population (see the module's description); False only
+        corrects the trained model's predictions.
+    adapt_start : int
+        The first epoch trained under the estimate, with ``adapt``.
+    adapt_threshold : float
+        With ``adapt``: the total variation from the source's population below which an epoch trains
+        on the source as it is (so that nothing changes without a shift).
+    n_samples : int
+        Posterior samples per image, for the estimate and the corrections.
+    shift_warning : float
+        ``fit`` warns when the estimate's total variation from the source's population exceeds it.
+    random_state : int
+        Seeds the posterior samples (predictions are deterministic).
+
+    Attributes
+    ----------
+    estimator_ : the fitted regressor
+    prior_ : Population
+        The source labels' population of the parameter (the simulation's prior).
+    training_population_ : Population
+        The population the regressor was trained under (``prior_``, or the last estimate with
+        ``adapt``); the corrections are relative to it.
+    population_ : Population
+        The target's estimated population, with its bootstrap ``std``.
+
+    Examples
+    --------
+    >>> from sklens import DANNRegressor
+    >>> model = PriorShiftRegressor(DANNRegressor(max_epochs=15), adapt=True)  # doctest: +SKIP
+    >>> model.fit(X_sim, theta_e, X_tgt=X_survey).population_.plot(prior=model.prior_)  # doctest: +SKIP
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "sample_posterior"])],
+        "parameter": [Interval(Integral, 0, None, closed="left")],
+        "bins": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "support": [tuple, list, None],
+        "adapt": ["boolean"],
+        "adapt_start": [Interval(Integral, 0, None, closed="left")],
+        "adapt_threshold": [Interval(Real, 0, 1, closed="both")],
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "shift_warning": [Interval(Real, 0, 1, closed="both")],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        parameter: int = 0,
+        bins=10,
+        support=None,
+        adapt: bool = False,
+        adapt_start: int = 5,
+        adapt_threshold: float = 0.05,
+        n_samples: int = 200,
+        shift_warning: float = 0.1,
+        random_state: int = 0,
+    ) -> None:
+        self.estimator = estimator
+        self.parameter = parameter
+        self.bins = bins
+        self.support = support
+        self.adapt = adapt
+        self.adapt_start = adapt_start
+        self.adapt_threshold = adapt_threshold
+        self.n_samples = n_samples
+        self.shift_warning = shift_warning
+        self.random_state = random_state
+
+    def fit(self, X, y, X_tgt=None) -> PriorShiftRegressor:
+        """Fit the regressor, estimate the target's population, and (with ``adapt``) train under it.
+
+        Parameters
+        ----------
+        X : array-like
+            Source images (rows whose ``y`` is NaN are target rows, the packed form).
+        y : array-like of shape (n,) or (n, k)
+            The source's labels.
+        X_tgt : array-like, optional
+            Unlabelled target images; the target needs some (here or in the packed form).
+
+        Returns
+        -------
+        PriorShiftRegressor
+            self.
+        """
+        self._validate_params()
+        X_src, y_src, X_tgt = split_packed(X, y, X_tgt)
+        if X_tgt is None:
+            raise ValueError(
+                "PriorShiftRegressor estimates the target's population from unlabelled target images: "
+                "give X_tgt (or rows of X whose y is NaN)."
+            )
+        self._check_head(X_src)
+        if self.parameter >= y_src.shape[1]:
+            raise ValueError(f"parameter={self.parameter}, but y has {y_src.shape[1]} columns.")
+        self.prior_ = self._prior(y_src[:, self.parameter])
+        estimator = clone(self.estimator)
+        reweighting = None
+        if self.adapt:
+            sampler = PopulationSampler()
+            reweighting = PopulationReweighting(
+                X_tgt,
+                self.parameter,
+                self.prior_,
+                sampler,
+                start=self.adapt_start,
+                threshold=self.adapt_threshold,
+                n_samples=min(self.n_samples, 100),
+            )
+            callbacks = [*(estimator.callbacks or []), ("population_reweighting", reweighting)]
+            estimator.set_params(
+                callbacks=callbacks, iterator_train__shuffle=False, iterator_train__sampler=sampler
+            )
+        estimator.fit(X_src, y_src[:, 0] if np.ndim(y) == 1 else y_src, X_tgt=X_tgt)
+        self.estimator_ = estimator
+        self.training_population_ = self.prior_ if reweighting is None else reweighting.training_population_
+        self.population_ = estimate_population(
+            self._parameter_samples(X_tgt),
+            self.training_population_,
+            self.prior_.edges,
+            random_state=self.random_state,
+        )
+        self.n_outputs_ = y_src.shape[1]
+        distance = self.population_.total_variation(self.prior_)
+        if distance > self.shift_warning:
+            warnings.warn(
+                f"the target's population of {self.prior_.name} differs from the simulation's prior by a "
+                f"total variation of {distance:.2f} (> {self.shift_warning}): predictions are corrected to "
+                "the estimate (population_); to remove the shift at its root, simulate the source again "
+                "with the parameter drawn from population_, or fit with adapt=True.",
+                PopulationShiftWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def predict(self, X, return_std: bool = False):
+        """The corrected posterior mean of every parameter (and standard deviation).
+
+        Parameters
+        ----------
+        X : array-like
+            Images.
+        return_std : bool
+            Also return the corrected standard deviation.
+
+        Returns
+        -------
+        y_pred : numpy.ndarray
+            Shape (n,) for a model fitted on a 1-D ``y``, else (n, k).
+        y_std : numpy.ndarray
+            With ``return_std``.
+        """
+        samples, weights = self._weighted_samples(X)
+        mean = np.einsum("sn,snk->nk", weights, samples)
+        shape = self._output_shape(len(mean))
+        if not return_std:
+            return mean.reshape(shape)
+        variance = np.einsum("sn,snk->nk", weights, (samples - mean) ** 2)
+        return mean.reshape(shape), np.sqrt(variance).reshape(shape)
+
+    def sample_posterior(self, X, n_samples: int, random_state=None) -> np.ndarray:
+        """Draws from each row's corrected posterior (the model's samples resampled by their weights).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n, k), or (n_samples, n) for a 1-D ``y``
+        """
+        samples, weights = self._weighted_samples(X)
+        rng = np.random.default_rng(random_state)
+        rows = np.arange(samples.shape[1])
+        picks = np.stack([rng.choice(len(weights), size=n_samples, p=weights[:, i]) for i in rows], axis=1)
+        drawn = samples[picks, rows[None, :]]
+        return drawn.reshape(n_samples, *self._output_shape(len(rows)))
+
+    # ------------------------------------------------------------------------------------- helpers
+    def _check_head(self, X_src: np.ndarray) -> None:
+        head = self.estimator.get_params()["head"]
+        if head == "auto":
+            kind = "image" if X_src.ndim == 4 else "table"
+            head = self.estimator.auto_settings[kind]["head"]
+        if not HEADS[head].has_distribution:
+            names = " or ".join(f"head={name!r}" for name, cls in HEADS.items() if cls.has_distribution)
+            raise ValueError(
+                f"PriorShiftRegressor reweights posterior samples, so the regressor needs a predictive "
+                f"distribution: give it {names} (it has head={head!r})."
+            )
+
+    def _prior(self, labels: np.ndarray) -> Population:
+        low, high = (float(labels.min()), float(labels.max())) if self.support is None else self.support
+        name = f"parameter {self.parameter}"
+        outside = (labels < low) | (labels > high)
+        if outside.any():
+            raise ValueError(
+                f"{name}: {int(outside.sum())} source labels lie outside the support [{low:g}, {high:g}] "
+                f"(e.g. {labels[outside][0]:g}); the prior's support must hold every simulated value."
+            )
+        edges = np.linspace(low, high, self.bins + 1) if np.ndim(self.bins) == 0 else np.asarray(self.bins)
+        if edges[0] > low or edges[-1] < high:
+            raise ValueError(
+                f"{name}: bins [{edges[0]:g}, {edges[-1]:g}] do not cover the support [{low:g}, {high:g}]."
+            )
+        return Population.from_values(labels, edges, name=name)
+
+    def _parameter_samples(self, X) -> np.ndarray:
+        samples = self.estimator_.sample_posterior(X, self.n_samples, random_state=self.random_state)
+        return np.asarray(samples).reshape(self.n_samples, -1, self.estimator_.n_outputs_)[
+            ..., self.parameter
+        ]
+
+    def _weighted_samples(self, X) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "population_")
+        samples = self.estimator_.sample_posterior(X, self.n_samples, random_state=self.random_state)
+        samples = np.asarray(samples, dtype=np.float64).reshape(self.n_samples, -1, self.n_outputs_)
+        weights = importance_weights(
+            samples[..., self.parameter], self.training_population_, self.population_
+        )
+        return samples, weights
+
+    def _output_shape(self, n_rows: int) -> tuple[int, ...]:
+        return (n_rows,) if self.estimator_.y_ndim_ == 1 else (n_rows, self.n_outputs_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
