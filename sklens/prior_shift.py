@@ -3,7 +3,8 @@
 Feature alignment (DANN, MMD) assumes that both domains share the distribution of the parameters; a
 survey's lenses follow the lens population and its selection instead (most Einstein radii at 0.7-2″,
 where the simulations draw them uniformly in [0.5″, 3″]).
-[`PriorShiftRegressor`][sklens.prior_shift.PriorShiftRegressor] wraps a regressor with a predictive distribution and, from unlabelled survey images only:
+[`PriorShiftRegressor`][sklens.prior_shift.PriorShiftRegressor] wraps a regressor with a predictive
+distribution and, from unlabelled survey images only:
 
 1. estimates the survey's population of a parameter from the model's posteriors
    ([`estimate_population`][sklens.population.estimate_population]), kept as ``population_``;
