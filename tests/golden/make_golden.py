@@ -12,9 +12,10 @@ wrote the file. ``--out PATH`` writes elsewhere: ``tests/test_golden.py`` runs i
 
 Every regressor with every head, as one model and as a 3-member ensemble, with domain BatchNorm off
 and on, is fitted for 2 epochs on tiny seeded data; the file keeps, per case, ``predict``,
-``predict(return_std=True)``'s spread, ``predict_members``, the first 16 columns of ``transform_features`` and, for the heads
-with a distribution, ``sample_posterior`` and ``log_likelihood``. Every parameter whose default may
-change is given explicitly, so that the file measures the code and not the defaults.
+``predict(return_std=True)``'s spread, ``predict_members``, the first 16 columns of
+``transform_features`` and, for the heads with a distribution, ``sample_posterior`` and
+``log_likelihood``. Every parameter whose default may change is given explicitly, so that the file
+measures the code and not the defaults.
 ``tests/test_golden.py`` refits each case and compares.
 """
 
