@@ -2,6 +2,7 @@
 
 import os
 
+import conftest
 import dask
 import joblib
 import numpy as np
@@ -18,7 +19,7 @@ from sklens.simulation import simulate_lenses
 # The scheduler's HTTP server binds to 127.0.0.1 and moves off port 8787 when another cluster holds it.
 pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
 
-FAST = dict(max_epochs=2, batch_size=16, lr=1e-3, module__hidden=16, random_state=0)
+FAST = {**conftest.FAST, "module__hidden": 16}
 GRID = {"lr": [1e-3, 1e-2], "lambda_da": [0.1, 1.0]}
 
 

@@ -21,16 +21,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import REGRESSORS
 
 ROOT = Path(__file__).resolve().parents[1]
 API_PAGES = ["estimators", "classification", "nn", "data", "model_selection", "evaluation"]
 ESTIMATORS = [
-    "sklens.regression.CNNRegressor",
-    "sklens.regression.MMDRegressor",
-    "sklens.regression.DANNRegressor",
-    "sklens.regression.CORALRegressor",
-    "sklens.regression.RSDRegressor",
-    "sklens.regression.DAREGRAMRegressor",
+    *(f"sklens.regression.{cls.__name__}" for cls in REGRESSORS),
     "sklens.classification.LensClassifier",
     "sklens.classification.RotInvariantLensClassifier",
 ]

@@ -5,38 +5,19 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import REGRESSORS
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from sklens import (
-    CNNRegressor,
-    CORALRegressor,
-    DANNRegressor,
-    DAREGRAMRegressor,
-    MMDRegressor,
-    RSDRegressor,
-    TargetData,
-)
+from sklens import CORALRegressor, DANNRegressor, MMDRegressor, RSDRegressor, TargetData
 from sklens.model_selection import DomainStratifiedKFold
-
-ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor, RSDRegressor, DAREGRAMRegressor]
-
-
-def images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
-    return (np.random.default_rng(seed).normal(size=(n, 1, 12, 12)) * scale).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    X, X_tgt = images(40), images(36, seed=1, scale=1.5)
-    return X, X[:, 0, 4:8, 4:8].mean(axis=(1, 2)) * 4, X_tgt
 
 
 def parameters(state: dict) -> dict:
     return {name: value for name, value in state.items() if not name.endswith("num_batches_tracked")}
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("cls", REGRESSORS)
 @pytest.mark.parametrize("epochs", [1, 2])
 def test_each_member_equals_a_separate_fit_with_its_seed(cls, epochs, toy):
     """Same initial weights, shuffling, target batches and updates: after one optimisation step and

@@ -5,32 +5,14 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import FAST, REGRESSORS
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklens import (
-    CNNRegressor,
-    CORALRegressor,
-    DANNRegressor,
-    DAREGRAMRegressor,
-    MMDRegressor,
-    RSDRegressor,
-    TargetData,
-)
-
-FAST = dict(max_epochs=2, batch_size=16, lr=1e-3, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(48, 1, 12, 12)).astype(np.float32)
-    y = X[:, 0, 4:8, 4:8].mean(axis=(1, 2)) * 4
-    X_tgt = (rng.normal(size=(48, 1, 12, 12)) * 1.5).astype(np.float32)
-    return X, y, X_tgt
+from sklens import CNNRegressor, DANNRegressor, MMDRegressor, TargetData
 
 
 def test_clone_keeps_parameters_and_drops_fitted_state(toy):
@@ -42,9 +24,7 @@ def test_clone_keeps_parameters_and_drops_fitted_state(toy):
     assert not hasattr(twin, "module_")
 
 
-@pytest.mark.parametrize(
-    "cls", [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor, RSDRegressor, DAREGRAMRegressor]
-)
+@pytest.mark.parametrize("cls", REGRESSORS)
 def test_pickle_round_trip_gives_identical_predictions(cls, toy):
     X, y, X_tgt = toy
     model = cls(**FAST).fit(X, y, X_tgt=X_tgt)
@@ -241,7 +221,7 @@ def expected_failed_checks(estimator) -> dict[str, str]:
 # Default-constructed, as a peer's test suite would check them: the defaults must fit tabular data.
 @pytest.mark.filterwarnings("ignore::sklens.exceptions.NoTargetDataWarning")
 @parametrize_with_checks(
-    [CNNRegressor(), DANNRegressor(), MMDRegressor(), CORALRegressor(), RSDRegressor(), DAREGRAMRegressor()],
+    [cls() for cls in REGRESSORS],
     expected_failed_checks=expected_failed_checks,
 )
 def test_scikit_learn_estimator_checks(estimator, check):
