@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from sklens.regression import METHODS
 
@@ -30,6 +31,23 @@ def toy_images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
 def toy_target(X: np.ndarray) -> np.ndarray:
     """A label the network can learn: four times the mean of the central 4 x 4 pixels."""
     return X[:, 0, 4:8, 4:8].mean(axis=(1, 2)) * 4
+
+
+def pytest_configure(config):
+    """Tests train with one torch thread (see ``one_torch_thread``), module-scoped fixtures included."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test trains with one torch thread. The networks here are tiny: a second thread only adds
+    waiting, and on a two-core machine shared with other work two threads were measured 4 to 12 times
+    slower than one (scikit-learn's estimator checks of CNNRegressor: 250 s against 20 s). Set again
+    around each test: code that sets its own count (``sklens reproduce`` does, in-process with
+    ``n_jobs=1``) would otherwise leave it to every test after it."""
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 from scipy.stats import spearmanr
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
@@ -26,15 +25,6 @@ from sklens.model_selection import (
 
 MLP = dict(max_epochs=20, lr=1e-2, batch_size=32, random_state=0, module__hidden=(16, 16))
 N = 200
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny networks gain nothing from threads; on a shared CPU, extra threads only wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _packed(X_src, y_src, X_tgt):
