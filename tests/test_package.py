@@ -9,8 +9,24 @@ import sklens
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_version_is_a_string():
-    assert isinstance(sklens.__version__, str) and sklens.__version__
+def test_version_is_a_pep_440_version_and_the_changelogs_newest():
+    from packaging.version import Version
+
+    assert str(Version(sklens.__version__)) == sklens.__version__  # valid and in PEP 440's normal form
+    changelog = (ROOT / "docs" / "changelog.md").read_text().splitlines()
+    newest = next(line for line in changelog if line.startswith("## "))
+    assert newest.split()[1] == sklens.__version__, newest
+
+
+def test_the_installed_metadata_reports_the_version_of_the_code():
+    import json
+    from importlib.metadata import distribution
+
+    installed = distribution("sklens")
+    origin = json.loads(installed.read_text("direct_url.json") or "{}").get("url")
+    if origin != ROOT.as_uri():  # e.g. a virtual environment shared with another checkout
+        pytest.skip(f"the sklens installed here is not this checkout's (it comes from {origin})")
+    assert installed.version == sklens.__version__
 
 
 def test_ci_runs_the_readme_test_command():
