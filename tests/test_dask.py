@@ -72,6 +72,7 @@ def assert_same_search(local: GridSearchCV, remote: GridSearchCV) -> None:
     assert len(np.unique(local.cv_results_["mean_test_score"])) == len(local.cv_results_["params"])
 
 
+@pytest.mark.slow
 def test_grid_search_on_dask_equals_the_local_search_in_the_packed_form(client, lenses):
     X, y, X_tgt = lenses
     Xp = np.concatenate([X, X_tgt])
@@ -124,6 +125,7 @@ def test_torch_threads_plugin_sets_the_thread_count_of_the_task_threads(client):
     assert in_tasks == [("2", 1), ("2", 1)]
 
 
+@pytest.mark.slow
 def test_simulation_over_the_cluster_equals_the_local_one_bit_for_bit(client, tmp_path):
     options = dict(random_state=3, chunk_size=8, progress=False)
     local = simulate_lenses("paper-source", 16, **options)

@@ -1,8 +1,10 @@
 """Every example runs in its fast mode, so examples never rot."""
 
 import numpy as np
+import pytest
 
 
+@pytest.mark.slow
 def test_da_regression_example_shows_the_adaptation_gain(load_script):
     scores = load_script("examples/da_regression.py").main(["--fast"])
     assert scores["MMDRegressor"] > scores["CNNRegressor"]
@@ -26,6 +28,7 @@ def test_model_selection_example_selects_without_target_labels(load_script):
     assert search.best_estimator_.n_target_rows_ == 80  # the survey's images, unlabelled
 
 
+@pytest.mark.slow
 def test_ensemble_example_reports_the_mean_and_a_spread_that_tracks_the_error(load_script):
     result = load_script("examples/ensemble_spread.py").main(["--fast"])
     assert len(result["member_r2"]) == 5

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
 
 
+@pytest.mark.slow
 def test_gpu_check_script_fits_every_estimator_and_reloads_it_in_a_process_without_a_gpu(tmp_path):
     completed = subprocess.run(
         [sys.executable, str(SCRIPT), "--device", "cpu", "--out", str(tmp_path)],

@@ -166,6 +166,7 @@ def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_adaptation_beats_no_adaptation_on_a_synthetic_shift():
     """Toy lenses whose target domain is blurred and much noisier: with the same seeds, MMD and DANN with
     domain-specific BatchNorm reach a clearly higher target R^2 than training on the source alone, and

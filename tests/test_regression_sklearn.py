@@ -101,6 +101,7 @@ def test_grid_search_over_lr_and_lambda_in_a_pipeline_with_the_packed_form(toy):
     np.testing.assert_array_equal(in_fit[0] + in_fit[1], len(X_tgt))
 
 
+@pytest.mark.slow
 def test_grid_search_with_two_jobs_equals_the_search_in_one_process(toy):
     X, y, X_tgt = toy
 
