@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py, the prepared GPU checks, runs end to end on the CPU: the same code path as on
+"""acceptance/gpu_check.py, the prepared GPU checks, runs end to end on the CPU: the same code path as on
 a GPU machine but the device, so the script is ready (and not broken) when a GPU is lent."""
 
 import json
