@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import toy_images as images
 from sklearn.base import clone
 from skorch.dataset import ValidSplit
 from skorch.exceptions import NotInitializedError
@@ -34,10 +35,6 @@ ADAPTIVE = [
     DAREGRAMRegressor,
 ]
 ADAPTIVE_IDS = ["DANN", "MMD", "CORAL", "MMD-unbiased", "MMD-median", "RSD", "DARE-GRAM"]
-
-
-def images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
-    return (np.random.default_rng(seed).normal(size=(n, 1, 12, 12)) * scale).astype(np.float32)
 
 
 @pytest.mark.parametrize("make", ADAPTIVE, ids=ADAPTIVE_IDS)

@@ -106,6 +106,7 @@ def test_a_model_of_one_parameter_keeps_its_shapes():
     assert recalibrated.sample_posterior(X[:7], 5).shape == (5, 7)
 
 
+@pytest.mark.slow
 def test_a_flow_ensemble_is_recalibrated_through_its_mixture_samples():
     flows = CNNRegressor(head="flow", n_members=2, flow_context=8, flow_hidden=16, flow_transforms=2, **FIT)
     flows.fit(*linear_rows(1000, 0.2, seed=0))

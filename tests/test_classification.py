@@ -33,15 +33,6 @@ MODELS = {
 INVARIANT = ["input", "group"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two threads on a shared two-core machine are ten times slower than one for these nets."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     toy = make_toy_lens_finding(400, image_size=20, random_state=0)
@@ -49,7 +40,7 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def fitted(data, one_thread):
+def fitted(data):
     X, y, _, _ = data
     return {name: make(verbose=0).fit(X, y) for name, make in MODELS.items()}
 

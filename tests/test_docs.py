@@ -14,22 +14,19 @@ import importlib
 import inspect
 import os
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import REGRESSORS
 
 ROOT = Path(__file__).resolve().parents[1]
 API_PAGES = ["estimators", "classification", "nn", "data", "model_selection", "evaluation"]
 ESTIMATORS = [
-    "sklens.regression.CNNRegressor",
-    "sklens.regression.MMDRegressor",
-    "sklens.regression.DANNRegressor",
-    "sklens.regression.CORALRegressor",
-    "sklens.regression.RSDRegressor",
-    "sklens.regression.DAREGRAMRegressor",
+    *(f"sklens.regression.{cls.__name__}" for cls in REGRESSORS),
     "sklens.classification.LensClassifier",
     "sklens.classification.RotInvariantLensClassifier",
 ]
@@ -210,18 +207,40 @@ def find_defects(site: Path, pages=API_PAGES) -> tuple[list[str], set[str]]:
     return defects, checked
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
-    """The documentation site, built once, strictly (a warning fails it), from this checkout."""
-    site_dir = tmp_path_factory.mktemp("site")
+def build_strictly(project: Path, site_dir: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """``mkdocs build --strict`` of the site configured in ``project``: the run, and its warnings and
+    errors. The API pages document this checkout's sklens, wherever ``project`` is."""
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     # Not --quiet: it also hides the warnings from --strict, and the build passes whatever they say.
     cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)]
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    warnings = [line for line in result.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]
+    result = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=240)
+    return result, [line for line in result.stderr.splitlines() if line.startswith(("WARNING", "ERROR"))]
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """The documentation site, built once, strictly (a warning fails it), from this checkout."""
+    site_dir = tmp_path_factory.mktemp("site")
+    result, warnings = build_strictly(ROOT, site_dir)
     assert result.returncode == 0 and not warnings, f"mkdocs build --strict failed:\n{result.stderr}"
     return site_dir
+
+
+def test_a_link_to_a_missing_heading_fails_the_strict_build(tmp_path):
+    """mkdocs reports a link to a heading that does not exist at INFO level unless mkdocs.yml asks for
+    a warning, which --strict turns into a failed build. On a copy of the docs whose link to the results'
+    section on MMD's outliers names a heading that is not there (as it once did), the build must fail
+    on that link and nothing else."""
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    page = tmp_path / "docs" / "reproduce.md"
+    text = page.read_text()
+    assert "(results.md#mmds-outliers-at-the-papers-size-why)" in text
+    page.write_text(text.replace("#mmds-outliers-at-the-papers-size-why", "#mmds-outliers"))
+    result, warnings = build_strictly(tmp_path, tmp_path / "site")
+    assert result.returncode != 0, result.stderr
+    assert len(warnings) == 1 and "'results.md#mmds-outliers'" in warnings[0], result.stderr
 
 
 def test_api_pages_render_without_defects(site):

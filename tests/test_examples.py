@@ -1,6 +1,10 @@
 """Every example runs in its fast mode, so examples never rot."""
 
+import numpy as np
+import pytest
 
+
+@pytest.mark.slow
 def test_da_regression_example_shows_the_adaptation_gain(load_script):
     scores = load_script("examples/da_regression.py").main(["--fast"])
     assert scores["MMDRegressor"] > scores["CNNRegressor"]
@@ -8,25 +12,29 @@ def test_da_regression_example_shows_the_adaptation_gain(load_script):
 
 def test_grid_search_example_searches_the_whole_grid(load_script):
     search = load_script("examples/grid_search_pipeline.py").main(["--fast"])
-    assert len(search.cv_results_["params"]) == 4
+    # GridSearchCV scores a candidate whose fit raised as NaN, with a warning only.
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all() and len(search.cv_results_["params"]) == 4
+    assert search.best_estimator_[-1].n_target_rows_ == 120  # the refit saw the survey images
 
 
 def test_fits_example_predicts_survey_files(load_script):
-    import numpy as np
-
     assert np.isfinite(load_script("examples/fits_to_predictions.py").main(["--fast"]))
 
 
 def test_model_selection_example_selects_without_target_labels(load_script):
     search = load_script("examples/model_selection.py").main(["--fast"])
-    assert set(search.best_params_) == {"lambda_da", "lr"}
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and (scores < 0).all()  # reverse validation's error, negated
+    assert search.best_estimator_.n_target_rows_ == 80  # the survey's images, unlabelled
 
 
+@pytest.mark.slow
 def test_ensemble_example_reports_the_mean_and_a_spread_that_tracks_the_error(load_script):
     result = load_script("examples/ensemble_spread.py").main(["--fast"])
     assert len(result["member_r2"]) == 5
-    # The mean's squared error is at most the members' average one: R^2 of the mean >= their mean R^2.
-    assert result["ensemble_r2"] >= sum(result["member_r2"]) / 5
+    # What docs/regression.md says the example shows: the members' mean scores above every member (not
+    # only above their average, which holds for any ensemble); 0.867 against at most 0.848 measured.
+    assert result["ensemble_r2"] > max(result["member_r2"])
     assert result["error_widest_spread"] > result["error_narrowest_spread"]
 
 

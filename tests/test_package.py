@@ -9,8 +9,24 @@ import sklens
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_version_is_a_string():
-    assert isinstance(sklens.__version__, str) and sklens.__version__
+def test_version_is_a_pep_440_version_and_the_changelogs_newest():
+    from packaging.version import Version
+
+    assert str(Version(sklens.__version__)) == sklens.__version__  # valid and in PEP 440's normal form
+    changelog = (ROOT / "docs" / "changelog.md").read_text().splitlines()
+    newest = next(line for line in changelog if line.startswith("## "))
+    assert newest.split()[1] == sklens.__version__, newest
+
+
+def test_the_installed_metadata_reports_the_version_of_the_code():
+    import json
+    from importlib.metadata import distribution
+
+    installed = distribution("sklens")
+    origin = json.loads(installed.read_text("direct_url.json") or "{}").get("url")
+    if origin != ROOT.as_uri():  # e.g. a virtual environment shared with another checkout
+        pytest.skip(f"the sklens installed here is not this checkout's (it comes from {origin})")
+    assert installed.version == sklens.__version__
 
 
 def test_ci_runs_the_readme_test_command():
@@ -45,11 +61,14 @@ def test_every_public_estimator_is_exported_and_every_export_resolves():
 
     for module_name in ("sklens.regression", "sklens.classification"):
         module = importlib.import_module(module_name)
-        for name in module.__all__:
+        estimators = [name for name in module.__all__ if isinstance(getattr(module, name), type)]
+        assert len(estimators) >= 2, module.__all__  # not METHODS: a dict of the regressors
+        for name in estimators:
             assert name in sklens.__all__, f"{module_name}.{name} is not exported by sklens"
             assert getattr(sklens, name) is getattr(module, name)
-    for name in sklens.__all__:
-        assert getattr(sklens, name) is not None
+    for name in set(sklens.__all__) - {"__version__"}:  # each a class of sklens's own
+        exported = getattr(sklens, name)
+        assert isinstance(exported, type) and exported.__module__.startswith("sklens."), (name, exported)
     with pytest.raises(AttributeError, match="no attribute 'NotAnEstimator'"):
         sklens.NotAnEstimator  # noqa: B018
 

@@ -3,37 +3,19 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
+from conftest import FAST, REGRESSORS
 
-from sklens import (
-    CNNRegressor,
-    CORALRegressor,
-    DANNRegressor,
-    DAREGRAMRegressor,
-    MMDRegressor,
-    RSDRegressor,
-)
+from sklens import CNNRegressor, DANNRegressor, MMDRegressor, RSDRegressor
 from sklens.callbacks import reversal_coefficient
 from sklens.datasets import make_toy_lenses
 from sklens.nn.tap import tap_features
-
-ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor, RSDRegressor, DAREGRAMRegressor]
-FAST = dict(max_epochs=2, batch_size=16, lr=1e-3, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(48, 1, 12, 12)).astype(np.float32)
-    y = X[:, 0, 4:8, 4:8].mean(axis=(1, 2)) * 4
-    X_tgt = (rng.normal(size=(40, 1, 12, 12)) * 1.5).astype(np.float32)
-    return X, y, X_tgt
 
 
 def packed(X, y, X_tgt):
     return np.concatenate([X, X_tgt]), np.concatenate([y, np.full(len(X_tgt), np.nan)])
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("cls", REGRESSORS)
 def test_fit_predict_shapes(cls, toy):
     X, y, X_tgt = toy
     model = cls(**FAST).fit(X, y, X_tgt=X_tgt)
@@ -54,7 +36,7 @@ def test_packed_form_equals_x_tgt_form(cls, toy):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("cls", REGRESSORS)
 def test_random_state_gives_bit_identical_predictions(cls, toy):
     X, y, X_tgt = toy
     runs = [cls(**FAST).fit(X, y, X_tgt=X_tgt).predict(X) for _ in range(2)]
@@ -184,6 +166,7 @@ def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_adaptation_beats_no_adaptation_on_a_synthetic_shift():
     """Toy lenses whose target domain is blurred and much noisier: with the same seeds, MMD and DANN with
     domain-specific BatchNorm reach a clearly higher target R^2 than training on the source alone, and

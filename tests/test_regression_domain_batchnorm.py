@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import FAST
 from sklearn.base import clone
 from torch import nn
 
@@ -13,16 +14,12 @@ from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
 from sklens.exceptions import NoTargetDataWarning
 from sklens.nn.domain_norm import DOMAINS, DomainBatchNorm
 
-FAST = dict(max_epochs=2, batch_size=16, lr=1e-3, random_state=0)
-
 
 @pytest.fixture(scope="module")
-def toy():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(48, 1, 12, 12)).astype(np.float32)
-    y = X[:, 0, 4:8, 4:8].mean(axis=(1, 2)) * 4
-    X_tgt = (rng.normal(size=(40, 1, 12, 12)) * 1.5 + 1.0).astype(np.float32)  # shifted and wider
-    return X, y, X_tgt
+def toy(toy):
+    """The shared toy data with the target shifted as well as wider: its BatchNorm statistics differ."""
+    X, y, X_tgt = toy
+    return X, y, X_tgt + np.float32(1.0)
 
 
 def domain_layers(model) -> list[DomainBatchNorm]:

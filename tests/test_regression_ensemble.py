@@ -5,38 +5,26 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import REGRESSORS
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from sklens import (
-    CNNRegressor,
-    CORALRegressor,
-    DANNRegressor,
-    DAREGRAMRegressor,
-    MMDRegressor,
-    RSDRegressor,
-    TargetData,
-)
+from sklens import CORALRegressor, DANNRegressor, MMDRegressor, RSDRegressor, TargetData
 from sklens.model_selection import DomainStratifiedKFold
-
-ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor, RSDRegressor, DAREGRAMRegressor]
-
-
-def images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
-    return (np.random.default_rng(seed).normal(size=(n, 1, 12, 12)) * scale).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    X, X_tgt = images(40), images(36, seed=1, scale=1.5)
-    return X, X[:, 0, 4:8, 4:8].mean(axis=(1, 2)) * 4, X_tgt
 
 
 def parameters(state: dict) -> dict:
     return {name: value for name, value in state.items() if not name.endswith("num_batches_tracked")}
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS)
+def relative_difference(a: dict, b: dict, start: dict, names: list[str]) -> float:
+    """How far the tensors ``a`` are from ``b``, per unit of the distance ``b`` moved from ``start``."""
+    gap = sum(float(((a[n] - b[n]).double() ** 2).sum()) for n in names)
+    moved = sum(float(((b[n] - start[n]).double() ** 2).sum()) for n in names)
+    return (gap / moved) ** 0.5
+
+
+@pytest.mark.parametrize("cls", REGRESSORS)
 @pytest.mark.parametrize("epochs", [1, 2])
 def test_each_member_equals_a_separate_fit_with_its_seed(cls, epochs, toy):
     """Same initial weights, shuffling, target batches and updates: after one optimisation step and
@@ -46,14 +34,31 @@ def test_each_member_equals_a_separate_fit_with_its_seed(cls, epochs, toy):
     common = dict(max_epochs=epochs, batch_size=16, lr=1e-3)
     ensemble = cls(n_members=3, random_state=5, **common).fit(X[:rows], y[:rows], X_tgt=X_tgt)
     # RSD's gradient passes through singular vectors, which amplify the rounding differences between a
-    # grouped and a plain convolution (by 1 / (s_i^2 - s_j^2)), and Adam turns a weight's rounding-level
-    # gradient into a step of up to lr (1e-3): measured 1.4e-5 after one step, 5e-4 after six.
-    tol = 1e-5 if cls is not RSDRegressor else 1e-4 if epochs == 1 else 2e-3
+    # grouped and a plain convolution (by 1 / (s_i^2 - s_j^2)). After one step its weights agree to
+    # 1.4e-5 (measured; 3e-7 on an AMD EPYC with AVX2). After six the amplified rounding depends on the
+    # CPU's kernels: up to 5e-4 on one machine and 2.3e-3 on the EPYC, a third of what Adam moves a
+    # weight in six steps at lr=1e-3, so no per-weight tolerance both holds and means something. There
+    # the whole update is compared: measured on the EPYC over seeds 5, 11, 23 and 31, with one torch
+    # thread and with two (24 members), a member's weights are at most 3.6e-2 of its separate fit's
+    # update away from that fit, while the same seed fitted on the target rows in reverse order, or on
+    # one source row fewer, lands 0.42 to 0.85 of that update away. The bound of 0.1 sits between.
+    rounding_amplified = cls is RSDRegressor and epochs == 2
+    tol = 1e-5 if cls is not RSDRegressor else 1e-4
     for k in range(3):
         alone = cls(random_state=5 + k, **common).fit(X[:rows], y[:rows], X_tgt=X_tgt)
         member = parameters(ensemble.module_.member_state_dict(k))
         expected = parameters(alone.module_.state_dict())
         assert member.keys() == expected.keys()
+        if rounding_amplified:
+            start = cls(random_state=5 + k, **{**common, "max_epochs": 0}).fit(
+                X[:rows], y[:rows], X_tgt=X_tgt
+            )
+            trainable = [name for name, _ in alone.module_.named_parameters()]
+            distance = relative_difference(
+                member, expected, parameters(start.module_.state_dict()), trainable
+            )
+            assert distance < 0.1, f"member {k} is {distance:.3f} of its separate fit's update away from it"
+            continue  # (its predictions were compared after one step)
         for name, value in expected.items():
             torch.testing.assert_close(member[name], value, atol=tol, rtol=tol, msg=f"member {k}: {name}")
         if cls is DANNRegressor:  # its own domain classifier too

@@ -2,22 +2,23 @@
 
 import pickle
 
+import conftest
 import numpy as np
 import pytest
 import torch
 from scipy.stats import norm
 from sklearn.base import clone
 
-from sklens import CNNRegressor, CORALRegressor, DANNRegressor, MMDRegressor
+from sklens import CNNRegressor, DANNRegressor, MMDRegressor
 from sklens.nn.heads import gaussian_moments
 
-ESTIMATORS = [CNNRegressor, DANNRegressor, MMDRegressor, CORALRegressor]
 HEADS = ["point", "gaussian", "flow"]
-FAST = dict(max_epochs=2, batch_size=16, random_state=0, flow_context=8, flow_hidden=16, flow_transforms=2)
+# The shared short fit at the default learning rate ('auto': 3e-3 on tabular rows), with a small flow.
+FAST = {**conftest.FAST, "lr": "auto", "flow_context": 8, "flow_hidden": 16, "flow_transforms": 2}
 
 
 @pytest.fixture(scope="module")
-def toy():
+def tabular():
     """Tabular rows, three parameters of very different units, and shifted target rows."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(48, 4)).astype(np.float32)
@@ -26,9 +27,9 @@ def toy():
 
 
 @pytest.mark.parametrize("head", HEADS)
-@pytest.mark.parametrize("cls", ESTIMATORS)
-def test_every_regressor_takes_every_head_and_three_parameters(cls, head, toy):
-    X, Y, X_tgt = toy
+@pytest.mark.parametrize("cls", conftest.REGRESSORS)
+def test_every_regressor_takes_every_head_and_three_parameters(cls, head, tabular):
+    X, Y, X_tgt = tabular
     model = cls(**FAST, head=head).fit(X, Y, X_tgt=X_tgt)
     mean, std = model.predict(X, return_std=True)
     assert mean.shape == std.shape == Y.shape and np.isfinite(mean).all()
@@ -40,8 +41,8 @@ def test_every_regressor_takes_every_head_and_three_parameters(cls, head, toy):
 
 @pytest.mark.parametrize("n_members", [1, 2])
 @pytest.mark.parametrize("head", ["gaussian", "flow"])
-def test_shapes_for_one_parameter_and_for_three(head, n_members, toy):
-    X, Y, X_tgt = toy
+def test_shapes_for_one_parameter_and_for_three(head, n_members, tabular):
+    X, Y, X_tgt = tabular
     for y in (Y[:, 2], Y):  # a 1-D y, then (n, 3)
         model = MMDRegressor(**FAST, head=head, n_members=n_members).fit(X, y, X_tgt=X_tgt)
         mean, std = model.predict(X[:5], return_std=True)
@@ -51,8 +52,8 @@ def test_shapes_for_one_parameter_and_for_three(head, n_members, toy):
         assert model.log_likelihood(X[:5], y[:5]).shape == (5,)
 
 
-def test_law_of_total_variance_across_members(toy):
-    X, Y, X_tgt = toy
+def test_law_of_total_variance_across_members(tabular):
+    X, Y, X_tgt = tabular
     model = DANNRegressor(**FAST, head="gaussian", n_members=2).fit(X, Y, X_tgt=X_tgt)
     with torch.no_grad():
         outputs = model.module_(torch.as_tensor(X)).transpose(0, 1)  # (members, n, 2k)
@@ -79,8 +80,8 @@ def test_gaussian_head_learns_heteroscedastic_noise():
     assert np.mean(np.abs(y[1200:] - mean) < std) == pytest.approx(0.68, abs=0.1)
 
 
-def test_y_of_very_different_units_is_scaled_per_column(toy):
-    X, Y, _ = toy
+def test_y_of_very_different_units_is_scaled_per_column(tabular):
+    X, Y, _ = tabular
     model = CNNRegressor(max_epochs=40, random_state=0).fit(X, Y)
     np.testing.assert_allclose(model.y_mean_, Y.mean(axis=0), rtol=1e-6)  # of float32 y
     np.testing.assert_allclose(model.y_scale_, Y.std(axis=0), rtol=1e-6)
@@ -91,16 +92,16 @@ def test_y_of_very_different_units_is_scaled_per_column(toy):
     assert model.score(X, Y) > unscaled.score(X, Y) + 0.2  # the 1e-3 column is lost without scaling
 
 
-def test_a_point_model_of_one_parameter_trains_on_y_as_given(toy):
-    X, Y, _ = toy
+def test_a_point_model_of_one_parameter_trains_on_y_as_given(tabular):
+    X, Y, _ = tabular
     model = CNNRegressor(max_epochs=1, random_state=0).fit(X, Y[:, 0])
     assert model.y_mean_.tolist() == [0.0] and model.y_scale_.tolist() == [1.0]
     assert CNNRegressor(max_epochs=1, head="gaussian").fit(X, Y[:, 0]).y_scale_[0] > 100
 
 
 @pytest.mark.parametrize("head", ["gaussian", "flow"])
-def test_log_likelihood_is_a_density_in_the_units_of_y(head, toy):
-    X, Y, _ = toy
+def test_log_likelihood_is_a_density_in_the_units_of_y(head, tabular):
+    X, Y, _ = tabular
     y = Y[:, 0]  # units of 1e3
     model = CNNRegressor(**FAST, head=head).fit(X, y)
     grid = np.linspace(y.min() - 3 * y.std(), y.max() + 3 * y.std(), 1501)
@@ -108,8 +109,8 @@ def test_log_likelihood_is_a_density_in_the_units_of_y(head, toy):
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
 
 
-def test_gaussian_log_likelihood_is_the_normal_density_of_predict(toy):
-    X, Y, _ = toy
+def test_gaussian_log_likelihood_is_the_normal_density_of_predict(tabular):
+    X, Y, _ = tabular
     model = CNNRegressor(**FAST, head="gaussian").fit(X, Y[:, :2])
     mean, std = model.predict(X, return_std=True)
     expected = norm.logpdf(Y[:, :2], mean, std).sum(axis=1)
@@ -117,8 +118,8 @@ def test_gaussian_log_likelihood_is_the_normal_density_of_predict(toy):
 
 
 @pytest.mark.parametrize("n_members", [1, 2])
-def test_samples_are_seeded_and_follow_the_predictive_moments(n_members, toy):
-    X, Y, _ = toy
+def test_samples_are_seeded_and_follow_the_predictive_moments(n_members, tabular):
+    X, Y, _ = tabular
     model = CNNRegressor(**FAST, head="gaussian", n_members=n_members).fit(X, Y)
     samples = model.sample_posterior(X[:3], 4000, random_state=1)
     np.testing.assert_array_equal(samples, model.sample_posterior(X[:3], 4000, random_state=1))
@@ -127,8 +128,8 @@ def test_samples_are_seeded_and_follow_the_predictive_moments(n_members, toy):
     np.testing.assert_allclose(samples.std(axis=0), std, rtol=0.1)
 
 
-def test_flow_predictions_are_deterministic(toy):
-    X, Y, _ = toy
+def test_flow_predictions_are_deterministic(tabular):
+    X, Y, _ = tabular
     model = CNNRegressor(**FAST, head="flow").fit(X, Y)
     np.testing.assert_array_equal(model.predict(X[:4]), model.predict(X[:4]))
 
@@ -137,16 +138,16 @@ def test_flow_predictions_are_deterministic(toy):
     ("name", "value"),
     [("head", "quantile"), ("beta", 1.5), ("beta", -0.1), ("target_scaling", "minmax"), ("flow_context", 0)],
 )
-def test_bad_head_parameters_are_refused_before_any_work(name, value, toy):
-    X, Y, _ = toy
+def test_bad_head_parameters_are_refused_before_any_work(name, value, tabular):
+    X, Y, _ = tabular
     model = CNNRegressor(**{name: value})
     with pytest.raises(ValueError, match=f"'{name}' parameter of CNNRegressor must be"):
         model.fit(X, Y)
     assert not model.initialized_
 
 
-def test_nan_in_some_columns_of_a_labelled_row_is_refused(toy):
-    X, Y, _ = toy
+def test_nan_in_some_columns_of_a_labelled_row_is_refused(tabular):
+    X, Y, _ = tabular
     Y = Y.copy()
     Y[3, 1] = np.nan
     model = CNNRegressor(head="flow")
@@ -155,22 +156,22 @@ def test_nan_in_some_columns_of_a_labelled_row_is_refused(toy):
     assert not model.initialized_
 
 
-def test_y_without_parameters_is_refused(toy):
-    X, _, _ = toy
+def test_y_without_parameters_is_refused(tabular):
+    X, _, _ = tabular
     with pytest.raises(ValueError, match="k >= 1 parameters"):
         CNNRegressor(head="flow").fit(X, np.zeros((len(X), 0)))
 
 
 @pytest.mark.parametrize("n_samples", [0, -3, 2.5, True])
-def test_n_samples_must_be_a_positive_integer(n_samples, toy):
-    X, Y, _ = toy
+def test_n_samples_must_be_a_positive_integer(n_samples, tabular):
+    X, Y, _ = tabular
     model = CNNRegressor(max_epochs=0, head="gaussian").fit(X, Y)
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):
         model.sample_posterior(X, n_samples)
 
 
-def test_a_point_head_has_no_distribution(toy):
-    X, Y, _ = toy
+def test_a_point_head_has_no_distribution(tabular):
+    X, Y, _ = tabular
     model = CNNRegressor(max_epochs=0).fit(X, Y)
     for method in (lambda: model.sample_posterior(X, 3), lambda: model.log_likelihood(X, Y)):
         with pytest.raises(ValueError, match="head='gaussian' or head='flow'"):
@@ -178,8 +179,8 @@ def test_a_point_head_has_no_distribution(toy):
 
 
 @pytest.mark.parametrize("head", ["gaussian", "flow"])
-def test_pickle_and_clone(head, toy):
-    X, Y, _ = toy
+def test_pickle_and_clone(head, tabular):
+    X, Y, _ = tabular
     model = CNNRegressor(**FAST, head=head, beta=0.3).fit(X, Y)
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
@@ -189,8 +190,8 @@ def test_pickle_and_clone(head, toy):
     assert not fresh.initialized_
 
 
-def test_every_members_flow_is_trained_by_the_optimiser(toy):
-    X, Y, X_tgt = toy
+def test_every_members_flow_is_trained_by_the_optimiser(tabular):
+    X, Y, X_tgt = tabular
     model = MMDRegressor(**FAST, head="flow", n_members=2).fit(X, Y, X_tgt=X_tgt)
     in_optimiser = {id(p) for group in model.optimizer_.param_groups for p in group["params"]}
     flows = list(model.output_head_.parameters())

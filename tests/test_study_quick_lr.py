@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
 
+
+@pytest.mark.slow
 def test_the_study_chooses_per_method_the_rate_with_the_best_target_r2(tmp_path, load_script, capsys):
     study = load_script("studies/study_quick_lr.py")
     argv = ["--out", str(tmp_path), "--rates", "1e-4", "1e-2", "--methods", "none", "mmd"]

@@ -107,6 +107,7 @@ def test_same_seed_same_arrays_and_return_x_y(source):
     assert not np.array_equal(other.images, source.images)
 
 
+@pytest.mark.slow
 def test_n_jobs_does_not_change_the_result(source):
     parallel = simulate_lenses("paper-source", N, n_jobs=2, **OPTIONS)
     np.testing.assert_array_equal(parallel.images, source.images)
