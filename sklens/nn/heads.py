@@ -311,8 +311,8 @@ class FlowHead(Head):
         return self.flow(output).sample((n_samples,))
 
 
-#: Every head by the name an estimator's ``head`` parameter gives.
 HEADS: dict[str, type[Head]] = {"point": PointHead, "gaussian": GaussianHead, "flow": FlowHead}
+"""Every head by the name an estimator's ``head`` parameter gives."""
 
 
 def make_head(name: str, n_params: int, **options) -> Head:
