@@ -320,8 +320,8 @@ def make_head(name: str, n_params: int, **options) -> Head:
 
     Parameters
     ----------
-    name : {'point', 'gaussian', 'flow'}
-        A key of ``HEADS``.
+    name : str
+        A key of ``HEADS``: ``'point'``, ``'gaussian'`` or ``'flow'``.
     n_params : int
         The number of parameters k.
     **options
