@@ -1,4 +1,4 @@
-"""The GPU checks of the paper-scale issue, as one prepared script for a machine with CUDA.
+"""The acceptance checks on a GPU, as one prepared script for a machine with CUDA.
 
 For every estimator (the six regressors, with the point, gaussian and flow heads, domain BatchNorm and a
 two-member ensemble; both lens classifiers) and for ``device='cuda'`` and ``device='auto'``: fit on small

@@ -131,7 +131,7 @@ class MMDRegressor(DomainAdaptiveRegressor):
         The base of the kernels' bandwidths: the joint batch's mean squared pairwise distance (the
         paper's) or its median. With the mean, one very bright image in a batch (features ~100x the
         bulk's norm at the paper's size) inflates every bandwidth and flattens the kernel for the rest of
-        the batch; the median is not moved by a few such rows (docs/results.md, "MMD's outliers").
+        the batch; the median is not moved by a few such rows (docs/studies/mmd-outliers.md).
     lr : float or 'auto'
         ``'auto'``: the paper's 6e-5 for images, 3e-3 for (n_samples, n_features) input.
     **kwargs

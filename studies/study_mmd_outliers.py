@@ -5,7 +5,7 @@ on each test set: how many predictions are more than 1 arcsec off and the worst 
 (median and 99th percentile, and the median over the badly predicted images), where the bad images sit
 in their domain's total-flux distribution, the correlation of feature norm and flux, and, on the source,
 the MMD kernels' base bandwidth over random joint batches (32 + 32 images) as the loss sees it in
-training: its median and 95th percentile. Figures are in docs/results.md ("MMD's outliers").
+training: its median and 95th percentile. Figures are in docs/studies/mmd-outliers.md.
 
     PYTHONPATH=. python studies/study_mmd_outliers.py --out PAPER_OUT --cache-dir CACHE --seed 0 \\
         --methods none mmd dann [--scaling per-domain --mmd-bandwidth mean]

@@ -11,7 +11,7 @@ Data: ``--data paper`` (the default) draws the simulated paper domains with
 ``sklens.simulation.simulate_lenses('paper-source'|'paper-target', ...)`` (deeplenstronomy, 40x40,
 cached under ``--cache-dir``); ``--data toy`` uses ``sklens.datasets.make_toy_lenses`` (24x24). Each
 domain is divided by its own training-split pixel standard deviation (a statistic of unlabelled
-images; see docs/results.md on why this matters for the paper domains).
+images; see docs/studies/scaling.md on why this matters for the paper domains).
 
 Run from the repository root::
 

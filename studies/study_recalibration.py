@@ -10,8 +10,8 @@ size) for the model as trained, and for ``sklens.calibration.RecalibratedRegress
 - ``target-N``: the first N lenses of the target's validation split, standing for N survey lenses with
   measured parameters (say, lens models from higher-resolution follow-up).
 
-The last line of each block is the mean over the runs. Figures are in docs/results.md
-("Recalibration"); at the quick preset's size a 3-member ensemble takes 8-10 min per run with the flow
+The last line of each block is the mean over the runs. Figures are in docs/studies/recalibration.md;
+at the quick preset's size a 3-member ensemble takes 8-10 min per run with the flow
 head and 1-2 min with the gaussian head, on one thread.
 
     PYTHONPATH=. python studies/study_recalibration.py --runs unc-dann-flow-fn \\

@@ -2,7 +2,7 @@
 
 Trains DANN (domain BatchNorm, lr 3e-4, feature norm) and the oracle on the quick preset's data and
 prints, per run, the target R^2 and the signed median fractional residual per true theta_E bin (the
-offsets of docs/results.md), for three variants:
+offsets of sklens reproduce's table1.md), for three variants:
 
 - ``base``: the gaussian head, as ``sklens reproduce --domain-batchnorm --lr 3e-4 --head gaussian
   --feature-norm``;
@@ -19,7 +19,7 @@ theta_E (the lens centre and ellipticity as auxiliary targets; offsets are theta
 ``--members K`` trains each run as a K-member ensemble of seeds seed, ..., seed + K - 1 and scores the
 members' mean.
 
-Figures are in docs/results.md ("The smallest bin"). Each run takes 40-370 s on one thread.
+Figures are in docs/studies/smallest-bin.md. Each run takes 40-370 s on one thread.
 
     PYTHONPATH=. python studies/study_smallest_bin.py --cache-dir quick-cache --variant d4 \\
         --methods dann oracle --seeds 0 1 2

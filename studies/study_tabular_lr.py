@@ -3,7 +3,7 @@
 Held-out R^2 of the default MLP (``CNNRegressor`` on 2-D input: hidden (64, 64), 30 epochs, batch 32)
 on three standardised scikit-learn problems, over three seeds. The paper's image rates (1e-5, 6e-5)
 are far too low here: 30 epochs of a few hundred rows are a few hundred steps. Figures are recorded in
-docs/performance.md ("Defaults of the tabular path").
+docs/studies/tabular-lr.md.
 
     PYTHONPATH=. python studies/study_tabular_lr.py
 """

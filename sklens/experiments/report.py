@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 #: Figure 2's rows: the paper's no adaptation and DANN, and the library's DANN beside them.
 FIGURE_METHODS = ("none", "dann", "mmd", f"{LIBRARY_PREFIX}dann")
 RESIDUAL_BINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
-# The offset a method may leave in a bin (issue 14's goal): |median fractional residual| <= 0.05.
+# The offset a method may leave in a bin (the studies' offset goal): |median fractional residual| <= 0.05.
 OFFSET_TOLERANCE = 0.05
 
 

@@ -311,8 +311,8 @@ class FlowHead(Head):
         return self.flow(output).sample((n_samples,))
 
 
-#: Every head by the name an estimator's ``head`` parameter gives.
 HEADS: dict[str, type[Head]] = {"point": PointHead, "gaussian": GaussianHead, "flow": FlowHead}
+"""Every head by the name an estimator's ``head`` parameter gives."""
 
 
 def make_head(name: str, n_params: int, **options) -> Head:
@@ -320,8 +320,8 @@ def make_head(name: str, n_params: int, **options) -> Head:
 
     Parameters
     ----------
-    name : {'point', 'gaussian', 'flow'}
-        A key of ``HEADS``.
+    name : str
+        A key of ``HEADS``: ``'point'``, ``'gaussian'`` or ``'flow'``.
     n_params : int
         The number of parameters k.
     **options

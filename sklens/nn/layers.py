@@ -108,7 +108,7 @@ class FeatureNorm(nn.Module):
     whatever the input's brightness. A ReLU network's features otherwise grow with the image's flux,
     and the brightest images, rare in training, reach norms far outside the bulk's, where the head
     extrapolates and an MMD kernel whose bandwidth is the batch's mean distance stops seeing the bulk
-    (docs/results.md, "MMD's outliers at the paper's size"). Parameter-free, so it acts on (B, d) and on
+    (docs/studies/mmd-outliers.md, docs/studies/feature-norm.md). Parameter-free, so it acts on (B, d) and on
     an ensemble's (B, K, d) alike.
 
     Parameters

@@ -50,6 +50,9 @@ def _base_bandwidth(sq_dist: torch.Tensor, bandwidth: str) -> torch.Tensor:
 class MMDLoss(nn.Module):
     """Squared maximum mean discrepancy with a multi-kernel Gaussian RBF kernel.
 
+    All parameters are keyword-only, in the order of
+    [`MMDRegressor`][sklens.regression.MMDRegressor]'s.
+
     Parameters
     ----------
     kernel_num : int
@@ -69,9 +72,6 @@ class MMDLoss(nn.Module):
 
         .. deprecated:: 1.0
             Renamed ``mmd_estimator`` (the estimator's name); removed in 1.1.
-
-    All parameters are keyword-only, in the order of
-    [`MMDRegressor`][sklens.regression.MMDRegressor]'s.
 
     Examples
     --------
