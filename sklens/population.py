@@ -184,8 +184,9 @@ def importance_weights(samples, prior: Population, population: Population) -> np
     """
     samples = np.asarray(samples, dtype=np.float64)
     prior_density = prior.density(samples)
-    ratio = np.divide(population.density(samples), prior_density, where=prior_density > 0)
-    ratio = np.where(prior_density > 0, ratio, 0.0)
+    ratio = np.divide(
+        population.density(samples), prior_density, out=np.zeros_like(prior_density), where=prior_density > 0
+    )
     total = ratio.sum(axis=0, keepdims=True)
     uniform = np.full_like(ratio, 1.0 / len(samples))
     return np.where(total > 0, ratio / np.where(total > 0, total, 1.0), uniform)

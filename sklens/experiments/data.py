@@ -33,6 +33,7 @@ def load_scaled_domains(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     targets: Sequence[str] | None = None,
+    target: str | os.PathLike = "paper-target",
 ) -> Bunch:
     """The paper's source and target domains, split 70/10/20, each scaled by its own training pixels.
 
@@ -53,6 +54,9 @@ def load_scaled_domains(
     targets : sequence of str, optional
         Lens parameters to return as the target (names of
         [`LENS_PARAMETERS`][sklens.simulation.LENS_PARAMETERS]); None gives theta_E alone, of shape (n,).
+    target : str or path-like
+        Preset or YAML file of the target domain: the paper's by default; e.g.
+        ``'paper-target-lognormal'`` for its observing conditions with another lens population.
 
     Returns
     -------
@@ -78,7 +82,13 @@ def load_scaled_domains(
     if scaling not in SCALINGS:
         raise ValueError(f"unknown scaling {scaling!r}; choose one of {list(SCALINGS)}.")
     domains = load_paper_domains(
-        n, random_state=data_seed, n_jobs=n_jobs, cache_dir=cache_dir, progress=progress, targets=targets
+        n,
+        random_state=data_seed,
+        n_jobs=n_jobs,
+        cache_dir=cache_dir,
+        progress=progress,
+        targets=targets,
+        target=target,
     )
     scales = domain_scales(domains.source.train.images, domains.target.train.images, scaling)
     scale = {d: partial(scale_pixels, scale=s, scaling=scaling) for d, s in zip(DOMAINS, scales, strict=True)}

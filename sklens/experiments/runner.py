@@ -60,9 +60,12 @@ class Row:
     record : dict
         What each run of the row writes into its result to say which row it is (JSON values); the
         report finds a row's runs by it.
-    labels : {'source', 'target'}
-        The labels it is fitted on: the source's, with the target's training images as unlabelled rows
-        (used by adaptation and domain-specific BatchNorm), or the target's own (the oracle).
+    labels : str
+        The domain whose labels it is fitted on: ``'source'``, with the training images of
+        ``unlabelled`` as unlabelled target rows (used by adaptation and domain-specific BatchNorm), or a
+        target domain's own (the oracle).
+    unlabelled : str
+        The domain whose training images are the unlabelled target of a row fitted on the source.
 
     Examples
     --------
@@ -76,6 +79,7 @@ class Row:
     params: Mapping[str, Any]
     record: Mapping[str, Any]
     labels: str = "source"
+    unlabelled: str = "target"
 
     def make_estimator(self, random_state: int, *, n_members: int = 1, device: str = "auto"):
         """The row's regressor, unfitted.
@@ -116,7 +120,7 @@ class Row:
             ``model``, fitted.
         """
         X, y = data.train[self.labels]
-        unlabelled = None if self.labels == "target" else data.train["target"][0]
+        unlabelled = data.train[self.unlabelled][0] if self.labels == "source" else None
         return model.fit(X, y, X_tgt=unlabelled)
 
     def owns(self, run: Mapping) -> bool:
@@ -442,12 +446,20 @@ def run_settings(estimator, **data) -> dict:
     dict
         The settings a run records in its ``result.json``.
     """
-    params = {
+    params = _plain_params(estimator)
+    inner = estimator.get_params(deep=False).get("estimator")  # a meta-estimator's regressor
+    if inner is not None:
+        params |= {f"estimator__{name}": value for name, value in _plain_params(inner).items()}
+        params["estimator__estimator"] = type(inner).__name__
+    return json.loads(json.dumps({**data, "estimator": type(estimator).__name__, **params}))
+
+
+def _plain_params(estimator) -> dict:
+    return {
         name: value
         for name, value in sorted(estimator.get_params(deep=False).items())
         if name not in _NOT_SETTINGS and isinstance(value, str | int | float | bool | None)
     }
-    return json.loads(json.dumps({**data, "estimator": type(estimator).__name__, **params}))
 
 
 def use_domain_statistics(model, domain: str):
@@ -647,7 +659,8 @@ class RunStore:
                 np.savez(temporary, **arrays)
         if pickle_model:
             self.save_model(run_dir, model)
-        history = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in model.history]
+        net = getattr(model, "estimator_", model)  # a meta-estimator's regressor holds the history
+        history = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in net.history]
         with atomic_write(run_dir / "history.json") as temporary:
             temporary.write_text(json.dumps(history, indent=1))
         stored = self._write_result(run_dir, result)
@@ -861,7 +874,7 @@ def _train_and_measure(
     torch.set_num_threads(threads)
     members = config.members
     model = row.make_estimator(seeds[0] * members, n_members=len(seeds) * members, device=device)
-    record = {"members_trained_together": model.n_members, "settings": config.run_settings(row)}
+    record = {"members_trained_together": len(seeds) * members, "settings": config.run_settings(row)}
     records = {seed: {**row.record, "seed": seed, **record} for seed in seeds}
     start = time.perf_counter()
     try:

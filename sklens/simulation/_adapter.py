@@ -19,7 +19,10 @@ deeplenstronomy 0.0.2.3 (its last release) has defects on today's stack; each is
    distribution, registered for the duration of a call, draws ``des_sky_brightness`` with the same
    random stream and converts magnitudes to counts/s with
    ``lenstronomy.Util.data_util.magnitude2cps``.
-8. A rejected configuration only prints its reasons and raises a bare ``ConfigFileError``: the
+8. Populations of Einstein radii other than its uniform one (``sklens_truncated_lognormal``,
+   ``sklens_des_einstein_radii``, see ``sklens.simulation._populations``) are registered as its
+   distributions for the duration of a call, as the corrected sky brightness is.
+9. A rejected configuration only prints its reasons and raises a bare ``ConfigFileError``: the
    printed text is captured and raised as a ``ValueError`` naming the file.
 
 The patches are applied only inside ``deeplenstronomy_session`` and undone on exit, so a user's
@@ -45,6 +48,7 @@ import numpy as np
 
 from sklens._atomic import TEMPORARY_SUFFIX
 from sklens._optional import import_optional
+from sklens.simulation._populations import distributions as population_distributions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -166,17 +170,21 @@ def deeplenstronomy_session() -> Iterator[dict]:
         warnings.simplefilter("ignore")
         image_generator.FlatLambdaCDM = _cached_cosmology(original_cosmology)
         image_generator.SimAPI = _positional_simapi(original_simapi)
-        setattr(
-            distributions,
-            CORRECTED_SKY_DISTRIBUTION,
-            _corrected_sky_brightness(distributions, modules["lenstronomy.Util.data_util"]),
-        )
+        registered = {
+            CORRECTED_SKY_DISTRIBUTION: _corrected_sky_brightness(
+                distributions, modules["lenstronomy.Util.data_util"]
+            ),
+            **population_distributions(distributions),
+        }
+        for name, distribution in registered.items():
+            setattr(distributions, name, distribution)
         try:
             yield modules
         finally:
             image_generator.FlatLambdaCDM = original_cosmology
             image_generator.SimAPI = original_simapi
-            delattr(distributions, CORRECTED_SKY_DISTRIBUTION)
+            for name in registered:
+                delattr(distributions, name)
 
 
 def configuration_counts(geometry: dict, n_images: int) -> dict[str, int]:
