@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import toy_images as images
+from conftest import toy_target
+from scipy.stats import norm
 from sklearn.base import clone
 from skorch.dataset import ValidSplit
 from skorch.exceptions import NotInitializedError
@@ -22,7 +24,16 @@ from sklens import (
     RSDRegressor,
 )
 from sklens._skorch import _cuda_indices
-from sklens.exceptions import NonFiniteLossError, NoTargetDataWarning, UnlabelledRowsWarning
+from sklens.exceptions import (
+    CalibrationWarning,
+    NonFiniteLossError,
+    NoTargetDataWarning,
+    UnlabelledRowsWarning,
+)
+from sklens.metrics import interval_coverage
+from sklens.nn.domain_norm import DomainBatchNorm
+from sklens.nn.layers import FeatureNorm
+from sklens.regression import PAPER_SETTINGS
 
 ADAPTIVE = [
     DANNRegressor,
@@ -349,3 +360,92 @@ def test_rsd_reads_its_former_tradeoff_angle_as_tradeoff_subspace_with_a_warning
         old = RSDRegressor(tradeoff_angle=3.0, **settings).fit(X, y, X_tgt=X_tgt)
     assert old.adaptation_loss_.losses[0].tradeoff_subspace == 3.0
     np.testing.assert_array_equal(old.predict(X), new.predict(X))
+
+
+def test_auto_settings_follow_the_input_and_the_class():
+    """Images: the measured defaults (domain BatchNorm for the adaptive regressors only, the gaussian
+    head, feature norm, lr 3e-4); tables: the point head at lr 3e-3 on the plain MLP."""
+    X, X_tgt = images(64), images(64, seed=1)
+    y = toy_target(X)
+    settings = dict(max_epochs=1, random_state=0, calibration_fraction=0)
+    dann = DANNRegressor(**settings).fit(X, y, X_tgt=X_tgt)
+    assert dann.settings_ == {"lr": 3e-4, "head": "gaussian", "domain_batchnorm": True, "feature_norm": True}
+    assert dann.optimizer_.param_groups[0]["lr"] == 3e-4
+    assert any(isinstance(m, FeatureNorm) for m in dann.module_.modules())
+    assert any(isinstance(m, DomainBatchNorm) for m in dann.module_.modules())
+    assert type(dann.output_head_[0]).__name__ == "GaussianHead"
+    baseline = CNNRegressor(**settings).fit(X, y, X_tgt=X_tgt)
+    assert baseline.settings_["domain_batchnorm"] is False
+    assert not any(isinstance(m, DomainBatchNorm) for m in baseline.module_.modules())
+    table = DANNRegressor(**settings).fit(X.reshape(64, -1)[:, :8], y, X_tgt=X_tgt.reshape(64, -1)[:, :8])
+    assert table.settings_ == {"lr": 3e-3, "head": "point", "domain_batchnorm": False, "feature_norm": False}
+    given = DANNRegressor(head="flow", lr=1e-3, module__feature_norm=False, **settings).fit(X, y, X_tgt=X_tgt)
+    assert (given.settings_["head"], given.settings_["lr"]) == ("flow", 1e-3)
+    assert not any(isinstance(m, FeatureNorm) for m in given.module_.modules())
+
+
+def test_the_papers_settings_are_one_mapping_away():
+    X, X_tgt = images(64), images(64, seed=1)
+    model = DANNRegressor(max_epochs=1, random_state=0, **PAPER_SETTINGS["dann"]).fit(
+        X, toy_target(X), X_tgt=X_tgt
+    )
+    assert model.settings_ == {"lr": 6e-5, "head": "point", "domain_batchnorm": False, "feature_norm": True}
+    assert not any(isinstance(m, (FeatureNorm, DomainBatchNorm)) for m in model.module_.modules())
+    assert PAPER_SETTINGS["none"]["lr"] == 1e-5 and set(PAPER_SETTINGS) == {"none", "dann", "mmd"}
+
+
+def test_calibration_holds_out_its_share_of_the_source_and_warns_when_too_few_rows_remain():
+    X, X_tgt = images(300), images(64, seed=1)
+    y = toy_target(X)
+    model = MMDRegressor(max_epochs=1, batch_size=32, random_state=0, calibration_fraction=0.2)
+    model.fit(X, y, X_tgt=X_tgt)
+    assert len(model.history[0, "batches"]) == 8  # 240 training rows in batches of 32
+    assert model.spread_scale_.shape == (1,) and model.spread_scale_[0] != 1.0
+    with pytest.warns(CalibrationWarning, match=r"holds out 6, fewer than the 20"):
+        small = MMDRegressor(max_epochs=1, random_state=0).fit(X[:60], y[:60], X_tgt=X_tgt)
+    assert small.spread_scale_[0] == 1.0 and len(small.history[0, "batches"]) == 2  # every row trains
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)  # no hold-out: nothing to warn about
+        off = MMDRegressor(max_epochs=1, random_state=0, calibration_fraction=0).fit(
+            X[:60], y[:60], X_tgt=X_tgt
+        )
+        point = MMDRegressor(max_epochs=1, random_state=0, head="point").fit(X[:60], y[:60], X_tgt=X_tgt)
+    assert off.spread_scale_[0] == point.spread_scale_[0] == 1.0
+
+
+def test_the_calibrated_spread_scales_every_form_of_the_predictive_distribution():
+    """predict's std, the samples' spread about their mean and the log-likelihood's width all carry the
+    factor; the mean does not move."""
+    X, X_tgt = images(64), images(64, seed=1)
+    y = toy_target(X)
+    model = MMDRegressor(max_epochs=1, random_state=0, calibration_fraction=0).fit(X, y, X_tgt=X_tgt)
+    mean, std = model.predict(X[:8], return_std=True)
+    samples = model.sample_posterior(X[:8], 400, random_state=1)
+    log_p = model.log_likelihood(X[:8], y[:8])
+    model.spread_scale_ = np.array([2.0])
+    mean2, std2 = model.predict(X[:8], return_std=True)
+    np.testing.assert_array_equal(mean2, mean)
+    np.testing.assert_allclose(std2, 2 * std)
+    samples2 = model.sample_posterior(X[:8], 400, random_state=1)
+    np.testing.assert_allclose(samples2 - samples2.mean(0), 2 * (samples - samples.mean(0)), rtol=1e-10)
+    expected = norm.logpdf(y[:8], mean, 2 * std)  # one gaussian member: the density is exact
+    np.testing.assert_allclose(model.log_likelihood(X[:8], y[:8]), expected, rtol=1e-4)
+    assert not np.allclose(log_p, expected)
+
+
+def test_fit_time_calibration_brings_an_over_confident_head_to_nominal_coverage():
+    """Tabular rows, a gaussian head trained long on few rows: over-confident on fresh rows (68% intervals
+    cover under 0.5); calibrated on its held-out fifth, both levels cover within 0.08 of nominal."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2600, 6)).astype(np.float32)
+    y = X @ rng.normal(size=6) + 0.5 * rng.normal(size=2600)
+    train, fresh = slice(0, 600), slice(600, None)
+    settings = dict(head="gaussian", max_epochs=150, lr=3e-3, random_state=0, module__hidden=(128, 128))
+    raw = CNNRegressor(calibration_fraction=0, **settings).fit(X[train], y[train])
+    calibrated = CNNRegressor(calibration_fraction=0.2, **settings).fit(X[train], y[train])
+    coverage = {}
+    for name, model in (("raw", raw), ("calibrated", calibrated)):
+        mean, std = model.predict(X[fresh], return_std=True)
+        coverage[name] = np.ravel(interval_coverage(y[fresh], y_mean=mean, y_std=std, levels=(0.68, 0.95)))
+    assert coverage["raw"][0] < 0.5
+    np.testing.assert_allclose(coverage["calibrated"], [0.68, 0.95], atol=0.08)

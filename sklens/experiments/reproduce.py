@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
@@ -38,6 +39,7 @@ from sklens.experiments.runner import (
     run_experiment,
     use_domain_statistics,
 )
+from sklens.metrics import interval_coverage
 from sklens.nn.heads import HEADS
 
 # Training images per second per process (member-images for an ensemble), measured by the quick
@@ -68,6 +70,8 @@ CPU_IMAGES_PER_SECOND = {
 for _rates in CPU_IMAGES_PER_SECOND.values():
     _rates.update({f"{LIBRARY_PREFIX}{method}": _rates[method] for method in list(_rates)})
 SIMULATED_IMAGES_PER_SECOND = 250
+#: The central intervals whose coverage a run with a predictive distribution records.
+COVERAGE_LEVELS = (0.68, 0.95)
 # The weights of the adaptation losses that ReproductionConfig had a field for each, by that field.
 _LAMBDA_FIELDS = {"lambda_mmd": "mmd", "lambda_dann": "dann", "lambda_rsd": "rsd"}
 
@@ -232,7 +236,9 @@ class ReproductionConfig(ExperimentConfig):
         Returns
         -------
         list of dict
-            One result per seed: ``r2``, ``residual_by_bin`` and ``predictions`` per domain.
+            One result per seed: ``r2``, ``residual_by_bin`` and ``predictions`` per domain, and for a
+            row with a predictive distribution trained one run per fit, ``coverage``: per domain the
+            share of test lenses inside the central 68% and 95% intervals.
         """
         members = {
             domain: (y, use_domain_statistics(model, domain).predict_members(X))
@@ -250,6 +256,15 @@ class ReproductionConfig(ExperimentConfig):
                     "predictions": predictions,
                 }
             )
+        if len(seeds) == 1 and model.output_head_[0].has_distribution:
+            results[0]["coverage"] = {
+                domain: np.ravel(
+                    interval_coverage(
+                        y, levels=COVERAGE_LEVELS, **_moments(use_domain_statistics(model, domain), X)
+                    )
+                ).tolist()
+                for domain, (X, y) in data.test.items()
+            }
         return results
 
     def summarise(self, runs: list[dict]) -> dict:
@@ -540,6 +555,11 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
     return row.make_estimator(seed, n_members=n_members, device=device)
 
 
+def _moments(model, X) -> dict:
+    mean, std = model.predict(X, return_std=True)
+    return {"y_mean": mean, "y_std": std}
+
+
 def summarise(runs: list[dict], methods) -> dict:
     """Mean and standard deviation over seeds of R^2 per method and domain, and the gap closed.
 
@@ -562,6 +582,12 @@ def summarise(runs: list[dict], methods) -> dict:
         mine = [r for r in runs if r["method"] == method]
         finished = completed(mine)
         summary[method] = {d: mean_std([r["r2"][d] for r in finished]) for d in ("source", "target")}
+        covered = [r["coverage"] for r in finished if "coverage" in r]
+        if covered:
+            summary[method]["coverage"] = {
+                d: [mean_std([c[d][i] for c in covered]) for i in range(len(COVERAGE_LEVELS))]
+                for d in ("source", "target")
+            }
         summary[method]["failed"] = len(mine) - len(finished)
     oracle = next((name for name in (f"{LIBRARY_PREFIX}oracle", "oracle") if name in summary), None)
     if "none" in summary and oracle is not None:
