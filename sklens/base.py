@@ -471,13 +471,14 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         )
         self.initialize()
 
-    def _calibration_split(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    def _calibration_split(self, n_rows: int) -> tuple[np.ndarray | slice, np.ndarray]:
         """The source rows to train on and those held out to calibrate the spread (none when the head
-        has no distribution or ``calibration_fraction`` is 0), drawn from ``random_state``."""
-        rows = np.arange(n_rows)
+        has no distribution or ``calibration_fraction`` is 0), drawn from ``random_state``. Without a
+        hold-out, every row as a slice: indexing by it is a view, so the inputs are not copied."""
+        every, rows = slice(None), np.arange(n_rows)
         n_held_out = round(self.calibration_fraction * n_rows)
         if not (self.output_head_[0].has_distribution and self.calibration_fraction):
-            return rows, rows[:0]
+            return every, rows[:0]
         if n_held_out < MIN_CALIBRATION_ROWS:
             warnings.warn(
                 f"{type(self).__name__}: calibration_fraction={self.calibration_fraction} of {n_rows} "
@@ -487,7 +488,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
                 CalibrationWarning,
                 stacklevel=3,
             )
-            return rows, rows[:0]
+            return every, rows[:0]
         held_out = np.random.default_rng(check_random_state_seed(self.random_state)).permutation(n_rows)
         return np.sort(held_out[n_held_out:]), np.sort(held_out[:n_held_out])
 
