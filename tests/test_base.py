@@ -6,10 +6,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import PAPER_LIKE, toy_target
 from conftest import toy_images as images
-from conftest import toy_target
 from scipy.stats import norm
 from sklearn.base import clone
+from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 from skorch.exceptions import NotInitializedError
 
@@ -75,8 +76,10 @@ def test_the_issues_coral_case_of_33_rows_and_batches_of_32_trains_finite():
 def test_a_non_finite_loss_stops_the_fit_naming_epoch_batch_and_term(cls):
     X = images(48)
     y = np.full(48, 1e25)  # its square overflows float32: the task loss is infinite at once
+    # The point head trains on y as given (the gaussian head would standardise it to zeros).
+    model = cls(max_epochs=2, batch_size=16, random_state=0, **PAPER_LIKE)
     with pytest.raises(NonFiniteLossError, match=r"at epoch 1, batch 1: non-finite loss \(task_loss=inf"):
-        cls(max_epochs=2, batch_size=16, random_state=0).fit(X, y, X_tgt=images(16, seed=1))
+        model.fit(X, y, X_tgt=images(16, seed=1))
 
 
 class _FiniteLossNaNGradient(torch.nn.Module):
@@ -275,10 +278,21 @@ def test_float32_inputs_reach_training_without_a_copy(tmp_path):
     mapped = np.load(path, mmap_mode="r")  # read-only, as a memory-mapped FITS cube is
     X_src, _, X_tgt_out = split_packed(X, X.mean(axis=(1, 2, 3)), mapped)
     assert np.shares_memory(X_src, X) and np.shares_memory(X_tgt_out, mapped)
+    training_input = _TrainingInput()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # torch's warning about read-only memory included
-        model = MMDRegressor(max_epochs=1, random_state=0).fit(X, X.mean(axis=(1, 2, 3)), X_tgt=mapped)
+        # calibration_fraction=0: a tenth of 32 rows is too few to calibrate on, which would warn
+        model = MMDRegressor(max_epochs=1, random_state=0, calibration_fraction=0, callbacks=[training_input])
+        model.fit(X, X.mean(axis=(1, 2, 3)), X_tgt=mapped)
     assert model.n_target_rows_ == 24
+    assert np.shares_memory(training_input.X.numpy(), X)
+
+
+class _TrainingInput(Callback):
+    """Keeps the source rows skorch's training loop receives."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.X = X
 
 
 @pytest.mark.parametrize("batch_size", [32, -1])
@@ -343,8 +357,8 @@ def test_an_ensemble_validates_on_the_split_with_the_members_mean_loss():
     X, X_tgt = images(48), images(32, seed=1)
     y = X[:, 0, 4:8, 4:8].mean(axis=(1, 2))
     split = ValidSplit(0.25, random_state=0)
-    model = MMDRegressor(n_members=2, train_split=split, max_epochs=2, lr=1e-3, random_state=0)
-    model.fit(X, y, X_tgt=X_tgt)
+    model = MMDRegressor(n_members=2, train_split=split, max_epochs=2, lr=1e-3, random_state=0, **PAPER_LIKE)
+    model.fit(X, y, X_tgt=X_tgt)  # the point head: the valid loss is the members' squared error
     _, held_out = split(model.get_dataset(X, y[:, None]))
     rows = np.asarray(held_out.indices)
     errors = ((model.predict_members(X[rows]) - y[rows]) ** 2).mean(axis=1)
@@ -392,6 +406,7 @@ def test_the_papers_settings_are_one_mapping_away():
     assert model.settings_ == {"lr": 6e-5, "head": "point", "domain_batchnorm": False, "feature_norm": True}
     assert not any(isinstance(m, (FeatureNorm, DomainBatchNorm)) for m in model.module_.modules())
     assert PAPER_SETTINGS["none"]["lr"] == 1e-5 and set(PAPER_SETTINGS) == {"none", "dann", "mmd"}
+    assert {name: value for name, value in PAPER_SETTINGS["dann"].items() if name != "lr"} == PAPER_LIKE
 
 
 def test_calibration_holds_out_its_share_of_the_source_and_warns_when_too_few_rows_remain():
