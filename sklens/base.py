@@ -140,7 +140,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
     predict_domain : {'target', 'source'}
         Whose BatchNorm statistics prediction, scoring, ``transform_features`` and the validation
         loss use with ``domain_batchnorm``.
-    head : {'gaussian', 'point', 'flow', 'auto'}
+    head : {'auto', 'gaussian', 'point', 'flow'}
         ``'auto'`` (the default): ``'gaussian'`` on images, ``'point'`` on tables.
         What the network predicts (see [`sklens.nn.heads`][sklens.nn.heads]). ``'point'``: a value
         per parameter, trained with ``criterion``. ``'gaussian'``: a mean and a variance per parameter
