@@ -461,8 +461,9 @@ def reproduce(
     seeds : int, optional
         Training seeds per method, instead of the preset's.
     methods : tuple of str, optional
-        Methods to train, instead of the preset's: among ``'none'``, ``'dann'``, ``'mmd'``, ``'coral'``,
-        ``'rsd'``, ``'daregram'`` and ``'oracle'``.
+        Rows to train, instead of the preset's: among ``'none'``, ``'dann'``, ``'mmd'``, ``'coral'``,
+        ``'rsd'``, ``'daregram'`` and ``'oracle'`` (configured as the paper's), and each of them
+        prefixed ``'sklens-'`` (at the library's defaults, e.g. ``'sklens-dann'``).
     scaling : str, optional
         Pixel scaling, ``'per-domain'``, ``'raw'`` or ``'asinh'``, instead of the preset's.
     mmd_bandwidth : str, optional
@@ -515,8 +516,8 @@ def reproduce(
     Examples
     --------
     >>> result = reproduce(n=40, epochs=1, seeds=1, out="/tmp/sklens-doc", progress=False)  # doctest: +SKIP
-    >>> sorted(result.summary)  # doctest: +SKIP
-    ['dann', 'mmd', 'none', 'oracle']
+    >>> list(result.summary)  # doctest: +SKIP
+    ['none', 'dann', 'mmd', 'sklens-dann', 'sklens-mmd', 'sklens-oracle']
     """
     config = resolve_config(
         preset,
