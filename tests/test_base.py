@@ -310,10 +310,11 @@ def test_rsd_refuses_batches_as_wide_as_the_features_before_training(batch_size)
 def test_a_fresh_regressor_says_how_to_restore_and_the_round_trip_it_names_works(tmp_path):
     """skorch's way, initialize() then load_params, needs the data's shape and the scaling of y: a
     fresh regressor says so and names the way that works, and that way gives the same predictions."""
-    X, X_tgt = images(40), images(40, seed=1)
+    X, X_tgt = images(300), images(40, seed=1)
     y = np.stack([X.mean(axis=(1, 2, 3)), 10 * X[:, 0, 4:8, 4:8].std(axis=(1, 2))], axis=1)
     settings = dict(head="flow", flow_context=8, flow_transforms=1, flow_hidden=16, max_epochs=2, lr=1e-3)
     model = DANNRegressor(random_state=0, domain_batchnorm=True, **settings).fit(X, y, X_tgt=X_tgt)
+    assert (model.spread_scale_ != 1).all()  # calibrated on its held-out 30 rows: saved with the heads
     files = {"f_params": tmp_path / "net.pt", "f_output_head": tmp_path / "head.pt"}
     model.save_params(**files)
     fresh = DANNRegressor(domain_batchnorm=True, **settings)
@@ -323,6 +324,10 @@ def test_a_fresh_regressor_says_how_to_restore_and_the_round_trip_it_names_works
     assert len(fresh.history) == 0  # built, not trained
     fresh.load_params(**files)
     np.testing.assert_array_equal(fresh.predict_members(X_tgt), model.predict_members(X_tgt))
+    np.testing.assert_array_equal(fresh.spread_scale_, model.spread_scale_)
+    np.testing.assert_array_equal(
+        fresh.predict(X_tgt, return_std=True)[1], model.predict(X_tgt, return_std=True)[1]
+    )
 
 
 @pytest.mark.parametrize("head", ["point", "gaussian", "flow"])
@@ -403,7 +408,7 @@ def test_the_papers_settings_are_one_mapping_away():
     model = DANNRegressor(max_epochs=1, random_state=0, **PAPER_SETTINGS["dann"]).fit(
         X, toy_target(X), X_tgt=X_tgt
     )
-    assert model.settings_ == {"lr": 6e-5, "head": "point", "domain_batchnorm": False, "feature_norm": True}
+    assert model.settings_ == {"lr": 6e-5, "head": "point", "domain_batchnorm": False, "feature_norm": False}
     assert not any(isinstance(m, (FeatureNorm, DomainBatchNorm)) for m in model.module_.modules())
     assert PAPER_SETTINGS["none"]["lr"] == 1e-5 and set(PAPER_SETTINGS) == {"none", "dann", "mmd"}
     assert {name: value for name, value in PAPER_SETTINGS["dann"].items() if name != "lr"} == PAPER_LIKE
@@ -464,3 +469,32 @@ def test_fit_time_calibration_brings_an_over_confident_head_to_nominal_coverage(
         coverage[name] = np.ravel(interval_coverage(y[fresh], y_mean=mean, y_std=std, levels=(0.68, 0.95)))
     assert coverage["raw"][0] < 0.5
     np.testing.assert_allclose(coverage["calibrated"], [0.68, 0.95], atol=0.08)
+
+
+class _PlainNet(torch.nn.Module):
+    """A user's network without BatchNorm: a feature layer and a linear output of ``n_outputs``."""
+
+    def __init__(self, n_outputs: int = 2) -> None:
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 16), torch.nn.ReLU())
+        self.head = torch.nn.Linear(16, n_outputs)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def test_a_users_network_without_batchnorm_takes_the_defaults_and_a_wrong_width_is_named():
+    """'auto' domain BatchNorm on a network without BatchNorm is no domain BatchNorm; a network whose
+    output the head cannot read is refused naming both widths, before any training."""
+    X, X_tgt = images(64), images(64, seed=1)
+    y = toy_target(X)
+    model = MMDRegressor(_PlainNet, max_epochs=1, random_state=0).fit(X, y, X_tgt=X_tgt)
+    assert model.settings_["domain_batchnorm"] is False and model.settings_["feature_norm"] is None
+    assert model.predict(X[:3], return_std=True)[1].shape == (3,)  # the gaussian head's two outputs
+    narrow = MMDRegressor(_PlainNet, module__n_outputs=1, max_epochs=1, random_state=0)
+    with pytest.raises(
+        ValueError, match=r"the network outputs 1 values per row, but the gaussian head reads 2"
+    ):
+        narrow.fit(X, y, X_tgt=X_tgt)
+    with pytest.raises(ValueError, match="domain_batchnorm=True on a network without BatchNorm layers"):
+        MMDRegressor(_PlainNet, domain_batchnorm=True, max_epochs=1).fit(X, y, X_tgt=X_tgt)

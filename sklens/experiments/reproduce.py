@@ -556,6 +556,15 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
     return row.make_estimator(seed, n_members=n_members, device=device)
 
 
+def _gap_closed(floor: dict | None, ceiling: dict | None, cells: dict) -> float | None:
+    """The share of the target gap between no adaptation and the oracle that a row closes, where both
+    were trained alike (None where either is missing)."""
+    means = [None if row is None else row["target"]["mean"] for row in (floor, ceiling, cells)]
+    if None in means or means[1] <= means[0]:
+        return None
+    return float((means[2] - means[0]) / (means[1] - means[0]))
+
+
 def _moments(model, X) -> dict:
     mean, std = model.predict(X, return_std=True)
     return {"y_mean": mean, "y_std": std}
@@ -575,8 +584,9 @@ def summarise(runs: list[dict], methods) -> dict:
     -------
     dict
         Per method: ``source`` and ``target`` (``mean`` and ``std``, None where every seed diverged),
-        ``failed`` (seeds that diverged) and, with both no adaptation and an oracle (the library's,
-        else the paper-configured one), ``gap_closed``.
+        ``failed`` (seeds that diverged) and ``gap_closed``: the share of the gap between no adaptation
+        and the oracle trained alike (the paper's configuration, or the library's defaults) closed, None
+        where either is missing.
     """
     summary = {}
     for method in methods:
@@ -590,13 +600,11 @@ def summarise(runs: list[dict], methods) -> dict:
                 for d in ("source", "target")
             }
         summary[method]["failed"] = len(mine) - len(finished)
-    oracle = next((name for name in (f"{LIBRARY_PREFIX}oracle", "oracle") if name in summary), None)
-    if "none" in summary and oracle is not None:
-        floor, ceiling = summary["none"]["target"]["mean"], summary[oracle]["target"]["mean"]
-        for method in summary:
-            gain = summary[method]["target"]["mean"]
-            known = None not in (floor, ceiling, gain) and ceiling > floor
-            summary[method]["gap_closed"] = float((gain - floor) / (ceiling - floor)) if known else None
+    for prefix in ("", LIBRARY_PREFIX):  # the paper's rows, and the library's: each against its own
+        floor, ceiling = (summary.get(f"{prefix}{name}") for name in ("none", "oracle"))
+        family = [name for name in summary if name.startswith(LIBRARY_PREFIX) == bool(prefix)]
+        for name in family:
+            summary[name]["gap_closed"] = _gap_closed(floor, ceiling, summary[name])
     return summary
 
 
