@@ -383,13 +383,14 @@ def test_rsd_reads_its_former_tradeoff_angle_as_tradeoff_subspace_with_a_warning
 
 def test_auto_settings_follow_the_input_and_the_class():
     """Images: the measured defaults (domain BatchNorm for the adaptive regressors only, the gaussian
-    head, feature norm, lr 3e-4); tables: the point head at lr 3e-3 on the plain MLP."""
+    head, feature norm, lr 3e-4 but DANN's 1e-3); tables: the point head at lr 3e-3 on the plain MLP."""
     X, X_tgt = images(64), images(64, seed=1)
     y = toy_target(X)
     settings = dict(max_epochs=1, random_state=0, calibration_fraction=0)
     dann = DANNRegressor(**settings).fit(X, y, X_tgt=X_tgt)
-    assert dann.settings_ == {"lr": 3e-4, "head": "gaussian", "domain_batchnorm": True, "feature_norm": True}
-    assert dann.optimizer_.param_groups[0]["lr"] == 3e-4
+    assert dann.settings_ == {"lr": 1e-3, "head": "gaussian", "domain_batchnorm": True, "feature_norm": True}
+    assert dann.optimizer_.param_groups[0]["lr"] == 1e-3
+    assert MMDRegressor(**settings).fit(X, y, X_tgt=X_tgt).settings_["lr"] == 3e-4
     assert any(isinstance(m, FeatureNorm) for m in dann.module_.modules())
     assert any(isinstance(m, DomainBatchNorm) for m in dann.module_.modules())
     assert type(dann.output_head_[0]).__name__ == "GaussianHead"
