@@ -174,6 +174,11 @@ class ReproductionConfig(ExperimentConfig):
     def _choices(self) -> dict:
         return {**super()._choices(), "head": tuple(HEADS), "mmd_bandwidth": MMD_BANDWIDTHS}
 
+    def training_cost(self, row: Row, seeds: tuple[int, ...]) -> float:
+        """Seconds per process expected from the measured throughputs (``CPU_IMAGES_PER_SECOND``)."""
+        rates = CPU_IMAGES_PER_SECOND["seeds_in_one_pass" if len(seeds) > 1 else "separate"]
+        return len(seeds) * self.members * self.epochs * 0.7 * self.n / rates[row.name]
+
     def configured_methods(self) -> tuple[str, ...]:
         """The rows configured by the fields (the ``sklens-`` rows take the library's defaults)."""
         return tuple(name for name in self.methods if not name.startswith(LIBRARY_PREFIX))
@@ -398,11 +403,10 @@ def estimated_cpu_seconds(
     default both domains whole, see `lenses_to_simulate`) and the training ``runs`` (``(method,
     seed)`` pairs; by default every run of ``config``, see
     [`remaining_runs`][sklens.experiments.runner.remaining_runs])."""
-    rates = CPU_IMAGES_PER_SECOND["seeds_in_one_pass" if config.seeds_in_one_pass else "separate"]
-    train_rows = 0.7 * config.n
     if runs is None:
         runs = config.all_runs()
-    training = sum(config.epochs * train_rows * config.members / rates[method] for method, _ in runs)
+    rows = config.rows()
+    training = sum(config.training_cost(rows[method], (seed,)) for method, seed in runs)
     if n_simulated is None:
         n_simulated = 2 * config.n
     simulation = n_simulated / SIMULATED_IMAGES_PER_SECOND
