@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--out", help="folder for the FITS files (default: a temporary one)")
     parser.add_argument("--fast", action="store_true", default=os.environ.get("SKLENS_FAST") == "1")
     args = parser.parse_args(argv)
-    n, epochs = (150, 4) if args.fast else (600, 15)
+    n, epochs = (200, 4) if args.fast else (600, 15)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.out or tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> float:
         pipe = make_pipeline(
             FITSLoader(),
             ImageNormalizer(method="scale", scope="domain"),  # each domain by its own pixel scale
-            MMDRegressor(max_epochs=epochs, lr=1e-3, random_state=0),
+            MMDRegressor(max_epochs=epochs, random_state=0),
         )
         pipe.fit(X, y)
         predictions = pipe.predict(held_out)  # transform uses the target domain's statistics

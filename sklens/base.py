@@ -42,7 +42,7 @@ from sklens.calibration import MIN_CALIBRATION_ROWS, spread_scales
 from sklens.callbacks import FiniteLossCheck
 from sklens.domains import split_packed
 from sklens.exceptions import CalibrationWarning, NoTargetDataWarning
-from sklens.nn.domain_norm import DOMAINS, domain_rows, use_domain_batchnorm
+from sklens.nn.domain_norm import DOMAINS, domain_rows, has_batchnorm, use_domain_batchnorm
 from sklens.nn.ensemble import MemberLosses, forward_members, stack_networks, with_member_axis
 from sklens.nn.heads import HEADS, make_head
 from sklens.nn.networks import default_network
@@ -53,7 +53,7 @@ from sklens.nn.sampling import (
     member_seeds,
     seeded_members,
 )
-from sklens.nn.tap import feature_dimension
+from sklens.nn.tap import probe_widths
 from sklens.predictive import PredictiveMixin, target_scales
 
 __all__ = ["DomainAdaptiveRegressor"]
@@ -140,7 +140,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
     predict_domain : {'target', 'source'}
         Whose BatchNorm statistics prediction, scoring, ``transform_features`` and the validation
         loss use with ``domain_batchnorm``.
-    head : {'gaussian', 'point', 'flow', 'auto'}
+    head : {'auto', 'gaussian', 'point', 'flow'}
         ``'auto'`` (the default): ``'gaussian'`` on images, ``'point'`` on tables.
         What the network predicts (see [`sklens.nn.heads`][sklens.nn.heads]). ``'point'``: a value
         per parameter, trained with ``criterion``. ``'gaussian'``: a mean and a variance per parameter
@@ -335,17 +335,37 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         for _ in seeded_members(self.member_seeds_, states):
             networks.append(self._build_network(width))
             # The network is still where it was built (skorch moves it to self.device afterwards).
-            n_features = feature_dimension(networks[-1], self.feature_layer, self.input_shape_)
+            n_features, n_outputs = probe_widths(networks[-1], self.feature_layer, self.input_shape_)
+            if n_outputs != width:
+                raise ValueError(
+                    f"{type(self).__name__}: the network outputs {n_outputs} values per row, but the {head} "
+                    f"head reads {width} for {self.n_outputs_} parameter(s): build the network with that "
+                    f"output width, or give another head (head='point' reads {self.n_outputs_}; on images "
+                    "head='auto' is the gaussian head)."
+                )
             losses.append(self.make_adaptation_loss(n_features))
             heads.append(make_head(head, self.n_outputs_, **options))
         self.member_rng_states_ = states or None
         self.module_ = stack_networks(networks, self.feature_layer, len(self.input_shape_))
         self.adaptation_loss_ = None if losses[0] is None else MemberLosses(losses)
         self.output_head_ = nn.ModuleList(heads)
+        # The calibration of the spread is saved with the heads (save_params' f_output_head).
+        self.output_head_.register_buffer("spread_scale", torch.ones(self.n_outputs_, dtype=torch.float64))
+        if self.domain_batchnorm == "auto" and not has_batchnorm(self.module_):
+            self.settings_["domain_batchnorm"] = False  # a network of the user's without BatchNorm
         domain_batchnorm = self.settings_["domain_batchnorm"]
         if domain_batchnorm:  # after stacking: a stacked BatchNorm splits as one layer
             use_domain_batchnorm(self.module_, share_affine=domain_batchnorm != "affine")
         return self
+
+    @property
+    def spread_scale_(self) -> np.ndarray:
+        """Each parameter's calibration factor of the predictive spread (1 where not calibrated)."""
+        return self.output_head_.spread_scale.cpu().numpy()
+
+    @spread_scale_.setter
+    def spread_scale_(self, value) -> None:
+        self.output_head_.spread_scale.copy_(torch.as_tensor(np.asarray(value, dtype=np.float64)))
 
     def _head_options(self) -> dict:
         """What the heads are built with (each takes its own; see ``sklens.nn.heads.make_head``)."""
@@ -451,7 +471,10 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         given = {name: getattr(self, name) for name in AUTO_PARAMETERS}
         self.settings_ = {
             **{name: auto[name] if _is_auto(value) else value for name, value in given.items()},
-            "feature_norm": auto["feature_norm"],
+            # the default network's (a network of the user's has its own, or none)
+            "feature_norm": self.get_params_for("module").get("feature_norm", auto["feature_norm"])
+            if self.module is None
+            else None,
         }
         self.n_outputs_ = y_src.shape[1]
         self.y_ndim_ = y_ndim
@@ -462,7 +485,6 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
             and (y_src.shape[1] > 1 or HEADS[self.settings_["head"]].has_distribution)
         )
         self.y_mean_, self.y_scale_ = target_scales(y_src, standard)
-        self.spread_scale_ = np.ones(self.n_outputs_)
         # A single model draws from the fit's own stream; member k of an ensemble from random_state + k.
         self.member_seeds_ = (
             member_seeds(check_random_state_seed(self.random_state), self.n_members)
@@ -471,13 +493,14 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         )
         self.initialize()
 
-    def _calibration_split(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    def _calibration_split(self, n_rows: int) -> tuple[np.ndarray | slice, np.ndarray]:
         """The source rows to train on and those held out to calibrate the spread (none when the head
-        has no distribution or ``calibration_fraction`` is 0), drawn from ``random_state``."""
-        rows = np.arange(n_rows)
+        has no distribution or ``calibration_fraction`` is 0), drawn from ``random_state``. Without a
+        hold-out, every row as a slice: indexing by it is a view, so the inputs are not copied."""
+        every, rows = slice(None), np.arange(n_rows)
         n_held_out = round(self.calibration_fraction * n_rows)
         if not (self.output_head_[0].has_distribution and self.calibration_fraction):
-            return rows, rows[:0]
+            return every, rows[:0]
         if n_held_out < MIN_CALIBRATION_ROWS:
             warnings.warn(
                 f"{type(self).__name__}: calibration_fraction={self.calibration_fraction} of {n_rows} "
@@ -487,7 +510,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
                 CalibrationWarning,
                 stacklevel=3,
             )
-            return rows, rows[:0]
+            return every, rows[:0]
         held_out = np.random.default_rng(check_random_state_seed(self.random_state)).permutation(n_rows)
         return np.sort(held_out[n_held_out:]), np.sort(held_out[:n_held_out])
 

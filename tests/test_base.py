@@ -6,8 +6,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import PAPER_LIKE, toy_target
 from conftest import toy_images as images
+from scipy.stats import norm
 from sklearn.base import clone
+from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 from skorch.exceptions import NotInitializedError
 
@@ -22,7 +25,16 @@ from sklens import (
     RSDRegressor,
 )
 from sklens._skorch import _cuda_indices
-from sklens.exceptions import NonFiniteLossError, NoTargetDataWarning, UnlabelledRowsWarning
+from sklens.exceptions import (
+    CalibrationWarning,
+    NonFiniteLossError,
+    NoTargetDataWarning,
+    UnlabelledRowsWarning,
+)
+from sklens.metrics import interval_coverage
+from sklens.nn.domain_norm import DomainBatchNorm
+from sklens.nn.layers import FeatureNorm
+from sklens.regression import PAPER_SETTINGS
 
 ADAPTIVE = [
     DANNRegressor,
@@ -64,8 +76,10 @@ def test_the_issues_coral_case_of_33_rows_and_batches_of_32_trains_finite():
 def test_a_non_finite_loss_stops_the_fit_naming_epoch_batch_and_term(cls):
     X = images(48)
     y = np.full(48, 1e25)  # its square overflows float32: the task loss is infinite at once
+    # The point head trains on y as given (the gaussian head would standardise it to zeros).
+    model = cls(max_epochs=2, batch_size=16, random_state=0, **PAPER_LIKE)
     with pytest.raises(NonFiniteLossError, match=r"at epoch 1, batch 1: non-finite loss \(task_loss=inf"):
-        cls(max_epochs=2, batch_size=16, random_state=0).fit(X, y, X_tgt=images(16, seed=1))
+        model.fit(X, y, X_tgt=images(16, seed=1))
 
 
 class _FiniteLossNaNGradient(torch.nn.Module):
@@ -264,10 +278,21 @@ def test_float32_inputs_reach_training_without_a_copy(tmp_path):
     mapped = np.load(path, mmap_mode="r")  # read-only, as a memory-mapped FITS cube is
     X_src, _, X_tgt_out = split_packed(X, X.mean(axis=(1, 2, 3)), mapped)
     assert np.shares_memory(X_src, X) and np.shares_memory(X_tgt_out, mapped)
+    training_input = _TrainingInput()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # torch's warning about read-only memory included
-        model = MMDRegressor(max_epochs=1, random_state=0).fit(X, X.mean(axis=(1, 2, 3)), X_tgt=mapped)
+        # calibration_fraction=0: a tenth of 32 rows is too few to calibrate on, which would warn
+        model = MMDRegressor(max_epochs=1, random_state=0, calibration_fraction=0, callbacks=[training_input])
+        model.fit(X, X.mean(axis=(1, 2, 3)), X_tgt=mapped)
     assert model.n_target_rows_ == 24
+    assert np.shares_memory(training_input.X.numpy(), X)
+
+
+class _TrainingInput(Callback):
+    """Keeps the source rows skorch's training loop receives."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.X = X
 
 
 @pytest.mark.parametrize("batch_size", [32, -1])
@@ -285,10 +310,11 @@ def test_rsd_refuses_batches_as_wide_as_the_features_before_training(batch_size)
 def test_a_fresh_regressor_says_how_to_restore_and_the_round_trip_it_names_works(tmp_path):
     """skorch's way, initialize() then load_params, needs the data's shape and the scaling of y: a
     fresh regressor says so and names the way that works, and that way gives the same predictions."""
-    X, X_tgt = images(40), images(40, seed=1)
+    X, X_tgt = images(300), images(40, seed=1)
     y = np.stack([X.mean(axis=(1, 2, 3)), 10 * X[:, 0, 4:8, 4:8].std(axis=(1, 2))], axis=1)
     settings = dict(head="flow", flow_context=8, flow_transforms=1, flow_hidden=16, max_epochs=2, lr=1e-3)
     model = DANNRegressor(random_state=0, domain_batchnorm=True, **settings).fit(X, y, X_tgt=X_tgt)
+    assert (model.spread_scale_ != 1).all()  # calibrated on its held-out 30 rows: saved with the heads
     files = {"f_params": tmp_path / "net.pt", "f_output_head": tmp_path / "head.pt"}
     model.save_params(**files)
     fresh = DANNRegressor(domain_batchnorm=True, **settings)
@@ -298,6 +324,10 @@ def test_a_fresh_regressor_says_how_to_restore_and_the_round_trip_it_names_works
     assert len(fresh.history) == 0  # built, not trained
     fresh.load_params(**files)
     np.testing.assert_array_equal(fresh.predict_members(X_tgt), model.predict_members(X_tgt))
+    np.testing.assert_array_equal(fresh.spread_scale_, model.spread_scale_)
+    np.testing.assert_array_equal(
+        fresh.predict(X_tgt, return_std=True)[1], model.predict(X_tgt, return_std=True)[1]
+    )
 
 
 @pytest.mark.parametrize("head", ["point", "gaussian", "flow"])
@@ -332,8 +362,8 @@ def test_an_ensemble_validates_on_the_split_with_the_members_mean_loss():
     X, X_tgt = images(48), images(32, seed=1)
     y = X[:, 0, 4:8, 4:8].mean(axis=(1, 2))
     split = ValidSplit(0.25, random_state=0)
-    model = MMDRegressor(n_members=2, train_split=split, max_epochs=2, lr=1e-3, random_state=0)
-    model.fit(X, y, X_tgt=X_tgt)
+    model = MMDRegressor(n_members=2, train_split=split, max_epochs=2, lr=1e-3, random_state=0, **PAPER_LIKE)
+    model.fit(X, y, X_tgt=X_tgt)  # the point head: the valid loss is the members' squared error
     _, held_out = split(model.get_dataset(X, y[:, None]))
     rows = np.asarray(held_out.indices)
     errors = ((model.predict_members(X[rows]) - y[rows]) ** 2).mean(axis=1)
@@ -349,3 +379,123 @@ def test_rsd_reads_its_former_tradeoff_angle_as_tradeoff_subspace_with_a_warning
         old = RSDRegressor(tradeoff_angle=3.0, **settings).fit(X, y, X_tgt=X_tgt)
     assert old.adaptation_loss_.losses[0].tradeoff_subspace == 3.0
     np.testing.assert_array_equal(old.predict(X), new.predict(X))
+
+
+def test_auto_settings_follow_the_input_and_the_class():
+    """Images: the measured defaults (domain BatchNorm for the adaptive regressors only, the gaussian
+    head, feature norm, lr 3e-4 but DANN's 1e-3); tables: the point head at lr 3e-3 on the plain MLP."""
+    X, X_tgt = images(64), images(64, seed=1)
+    y = toy_target(X)
+    settings = dict(max_epochs=1, random_state=0, calibration_fraction=0)
+    dann = DANNRegressor(**settings).fit(X, y, X_tgt=X_tgt)
+    assert dann.settings_ == {"lr": 1e-3, "head": "gaussian", "domain_batchnorm": True, "feature_norm": True}
+    assert dann.optimizer_.param_groups[0]["lr"] == 1e-3
+    assert MMDRegressor(**settings).fit(X, y, X_tgt=X_tgt).settings_["lr"] == 3e-4
+    assert any(isinstance(m, FeatureNorm) for m in dann.module_.modules())
+    assert any(isinstance(m, DomainBatchNorm) for m in dann.module_.modules())
+    assert type(dann.output_head_[0]).__name__ == "GaussianHead"
+    baseline = CNNRegressor(**settings).fit(X, y, X_tgt=X_tgt)
+    assert baseline.settings_["domain_batchnorm"] is False
+    assert not any(isinstance(m, DomainBatchNorm) for m in baseline.module_.modules())
+    table = DANNRegressor(**settings).fit(X.reshape(64, -1)[:, :8], y, X_tgt=X_tgt.reshape(64, -1)[:, :8])
+    assert table.settings_ == {"lr": 3e-3, "head": "point", "domain_batchnorm": False, "feature_norm": False}
+    given = DANNRegressor(head="flow", lr=1e-3, module__feature_norm=False, **settings).fit(X, y, X_tgt=X_tgt)
+    assert (given.settings_["head"], given.settings_["lr"]) == ("flow", 1e-3)
+    assert not any(isinstance(m, FeatureNorm) for m in given.module_.modules())
+
+
+def test_the_papers_settings_are_one_mapping_away():
+    X, X_tgt = images(64), images(64, seed=1)
+    model = DANNRegressor(max_epochs=1, random_state=0, **PAPER_SETTINGS["dann"]).fit(
+        X, toy_target(X), X_tgt=X_tgt
+    )
+    assert model.settings_ == {"lr": 6e-5, "head": "point", "domain_batchnorm": False, "feature_norm": False}
+    assert not any(isinstance(m, (FeatureNorm, DomainBatchNorm)) for m in model.module_.modules())
+    assert PAPER_SETTINGS["none"]["lr"] == 1e-5 and set(PAPER_SETTINGS) == {"none", "dann", "mmd"}
+    assert {name: value for name, value in PAPER_SETTINGS["dann"].items() if name != "lr"} == PAPER_LIKE
+
+
+def test_calibration_holds_out_its_share_of_the_source_and_warns_when_too_few_rows_remain():
+    X, X_tgt = images(300), images(64, seed=1)
+    y = toy_target(X)
+    model = MMDRegressor(max_epochs=1, batch_size=32, random_state=0, calibration_fraction=0.2)
+    model.fit(X, y, X_tgt=X_tgt)
+    assert len(model.history[0, "batches"]) == 8  # 240 training rows in batches of 32
+    assert model.spread_scale_.shape == (1,) and model.spread_scale_[0] != 1.0
+    with pytest.warns(CalibrationWarning, match=r"holds out 6, fewer than the 20"):
+        small = MMDRegressor(max_epochs=1, random_state=0).fit(X[:60], y[:60], X_tgt=X_tgt)
+    assert small.spread_scale_[0] == 1.0 and len(small.history[0, "batches"]) == 2  # every row trains
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)  # no hold-out: nothing to warn about
+        off = MMDRegressor(max_epochs=1, random_state=0, calibration_fraction=0).fit(
+            X[:60], y[:60], X_tgt=X_tgt
+        )
+        point = MMDRegressor(max_epochs=1, random_state=0, head="point").fit(X[:60], y[:60], X_tgt=X_tgt)
+    assert off.spread_scale_[0] == point.spread_scale_[0] == 1.0
+
+
+def test_the_calibrated_spread_scales_every_form_of_the_predictive_distribution():
+    """predict's std, the samples' spread about their mean and the log-likelihood's width all carry the
+    factor; the mean does not move."""
+    X, X_tgt = images(64), images(64, seed=1)
+    y = toy_target(X)
+    model = MMDRegressor(max_epochs=1, random_state=0, calibration_fraction=0).fit(X, y, X_tgt=X_tgt)
+    mean, std = model.predict(X[:8], return_std=True)
+    samples = model.sample_posterior(X[:8], 400, random_state=1)
+    log_p = model.log_likelihood(X[:8], y[:8])
+    model.spread_scale_ = np.array([2.0])
+    mean2, std2 = model.predict(X[:8], return_std=True)
+    np.testing.assert_array_equal(mean2, mean)
+    np.testing.assert_allclose(std2, 2 * std)
+    samples2 = model.sample_posterior(X[:8], 400, random_state=1)
+    np.testing.assert_allclose(samples2 - samples2.mean(0), 2 * (samples - samples.mean(0)), rtol=1e-10)
+    expected = norm.logpdf(y[:8], mean, 2 * std)  # one gaussian member: the density is exact
+    np.testing.assert_allclose(model.log_likelihood(X[:8], y[:8]), expected, rtol=1e-4)
+    assert not np.allclose(log_p, expected)
+
+
+def test_fit_time_calibration_brings_an_over_confident_head_to_nominal_coverage():
+    """Tabular rows, a gaussian head trained long on few rows: over-confident on fresh rows (68% intervals
+    cover under 0.5); calibrated on its held-out fifth, both levels cover within 0.08 of nominal."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2600, 6)).astype(np.float32)
+    y = X @ rng.normal(size=6) + 0.5 * rng.normal(size=2600)
+    train, fresh = slice(0, 600), slice(600, None)
+    settings = dict(head="gaussian", max_epochs=150, lr=3e-3, random_state=0, module__hidden=(128, 128))
+    raw = CNNRegressor(calibration_fraction=0, **settings).fit(X[train], y[train])
+    calibrated = CNNRegressor(calibration_fraction=0.2, **settings).fit(X[train], y[train])
+    coverage = {}
+    for name, model in (("raw", raw), ("calibrated", calibrated)):
+        mean, std = model.predict(X[fresh], return_std=True)
+        coverage[name] = np.ravel(interval_coverage(y[fresh], y_mean=mean, y_std=std, levels=(0.68, 0.95)))
+    assert coverage["raw"][0] < 0.5
+    np.testing.assert_allclose(coverage["calibrated"], [0.68, 0.95], atol=0.08)
+
+
+class _PlainNet(torch.nn.Module):
+    """A user's network without BatchNorm: a feature layer and a linear output of ``n_outputs``."""
+
+    def __init__(self, n_outputs: int = 2) -> None:
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 16), torch.nn.ReLU())
+        self.head = torch.nn.Linear(16, n_outputs)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def test_a_users_network_without_batchnorm_takes_the_defaults_and_a_wrong_width_is_named():
+    """'auto' domain BatchNorm on a network without BatchNorm is no domain BatchNorm; a network whose
+    output the head cannot read is refused naming both widths, before any training."""
+    X, X_tgt = images(64), images(64, seed=1)
+    y = toy_target(X)
+    model = MMDRegressor(_PlainNet, max_epochs=1, random_state=0).fit(X, y, X_tgt=X_tgt)
+    assert model.settings_["domain_batchnorm"] is False and model.settings_["feature_norm"] is None
+    assert model.predict(X[:3], return_std=True)[1].shape == (3,)  # the gaussian head's two outputs
+    narrow = MMDRegressor(_PlainNet, module__n_outputs=1, max_epochs=1, random_state=0)
+    with pytest.raises(
+        ValueError, match=r"the network outputs 1 values per row, but the gaussian head reads 2"
+    ):
+        narrow.fit(X, y, X_tgt=X_tgt)
+    with pytest.raises(ValueError, match="domain_batchnorm=True on a network without BatchNorm layers"):
+        MMDRegressor(_PlainNet, domain_batchnorm=True, max_epochs=1).fit(X, y, X_tgt=X_tgt)

@@ -229,18 +229,18 @@ def site(tmp_path_factory) -> Path:
 
 def test_a_link_to_a_missing_heading_fails_the_strict_build(tmp_path):
     """mkdocs reports a link to a heading that does not exist at INFO level unless mkdocs.yml asks for
-    a warning, which --strict turns into a failed build. On a copy of the docs whose link to the results'
-    section on MMD's outliers names a heading that is not there (as it once did), the build must fail
-    on that link and nothing else."""
+    a warning, which --strict turns into a failed build. On a copy of the docs whose link to the study
+    page's section on MMD's median bandwidth names a heading that is not there, the build must fail on
+    that link and nothing else."""
     shutil.copytree(ROOT / "docs", tmp_path / "docs")
     shutil.copy(ROOT / "mkdocs.yml", tmp_path)
     page = tmp_path / "docs" / "reproduce.md"
     text = page.read_text()
-    assert "(results.md#mmds-outliers-at-the-papers-size-why)" in text
-    page.write_text(text.replace("#mmds-outliers-at-the-papers-size-why", "#mmds-outliers"))
+    assert text.count("(studies/mmd-outliers.md#the-median-bandwidth)") == 1
+    page.write_text(text.replace("#the-median-bandwidth", "#the-median"))
     result, warnings = build_strictly(tmp_path, tmp_path / "site")
     assert result.returncode != 0, result.stderr
-    assert len(warnings) == 1 and "'results.md#mmds-outliers'" in warnings[0], result.stderr
+    assert len(warnings) == 1 and "'studies/mmd-outliers.md#the-median'" in warnings[0], result.stderr
 
 
 def test_api_pages_render_without_defects(site):

@@ -7,7 +7,10 @@ import pytest
 @pytest.mark.slow
 def test_da_regression_example_shows_the_adaptation_gain(load_script):
     scores = load_script("examples/da_regression.py").main(["--fast"])
-    assert scores["MMDRegressor"] > scores["CNNRegressor"]
+    # At the defaults, both adaptive regressors well above no adaptation: measured 0.90 (DANN) and 0.83
+    # (MMD) against 0.44.
+    assert scores["DANNRegressor"] > scores["CNNRegressor"] + 0.2
+    assert scores["MMDRegressor"] > scores["CNNRegressor"] + 0.2
 
 
 def test_grid_search_example_searches_the_whole_grid(load_script):
@@ -18,7 +21,8 @@ def test_grid_search_example_searches_the_whole_grid(load_script):
 
 
 def test_fits_example_predicts_survey_files(load_script):
-    assert np.isfinite(load_script("examples/fits_to_predictions.py").main(["--fast"]))
+    # Through the per-domain normalisation, the 10x fainter survey files are predicted: R^2 0.66 measured.
+    assert load_script("examples/fits_to_predictions.py").main(["--fast"]) > 0.3
 
 
 def test_model_selection_example_selects_without_target_labels(load_script):
@@ -45,9 +49,11 @@ def test_uncertainty_example_reports_intervals_and_draws_the_calibration(tmp_pat
     assert set(results) == {"no adaptation", "MMD", "MMD, recalibrated"}
     for r in results.values():
         assert r["median_std"] > 0 and 0 <= r["coverage_68"] <= r["coverage_95"] <= 1
-    # Adaptation brings the target's errors down, as on the toy shift of the regressor tests.
+    # Adaptation brings the target's errors down, as on the toy shift of the regressor tests (measured
+    # 0.196 against 0.381).
     assert results["MMD"]["mean_abs_error"] < results["no adaptation"]["mean_abs_error"]
-    # 100 labelled survey lenses bring the over-confident intervals much closer to nominal.
+    # Calibrated on held-out source rows, MMD's intervals are still over-confident on the survey; 100
+    # labelled survey lenses bring them much closer to nominal (68%: 37% -> 64%, 95%: 69% -> 94%).
     mmd, recalibrated = results["MMD"], results["MMD, recalibrated"]
     assert recalibrated["mean_abs_error"] == mmd["mean_abs_error"]
     for level in (68, 95):

@@ -1,9 +1,7 @@
-from functools import partial
-
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, REGRESSORS
+from conftest import FAST, PAPER_LIKE, REGRESSORS
 
 from sklens import CNNRegressor, DANNRegressor, MMDRegressor, RSDRegressor
 from sklens.callbacks import reversal_coefficient
@@ -170,7 +168,9 @@ def test_dann_domain_loss_moves_and_its_gradient_reaches_the_features(toy):
 def test_adaptation_beats_no_adaptation_on_a_synthetic_shift():
     """Toy lenses whose target domain is blurred and much noisier: with the same seeds, MMD and DANN with
     domain-specific BatchNorm reach a clearly higher target R^2 than training on the source alone, and
-    AdaBN (CNNRegressor with domain_batchnorm) and RSD a higher one.
+    AdaBN (CNNRegressor with domain_batchnorm) and RSD a higher one. Every method in the paper's
+    configuration (point head, plain network, one BatchNorm unless the row names domain BatchNorm): the
+    adaptation is what is compared, not the library's defaults, which lift no adaptation to ~0.4 alone.
 
     Each claim held for every seed measured (target R^2 with seeds 0, 1, 2; no DA -2.45, -1.52, -0.77):
     MMD 0.80, 0.78, 0.74; DANN with domain_batchnorm='affine' 0.80, 0.36, 0.48; AdaBN 0.70, -0.37,
@@ -181,15 +181,16 @@ def test_adaptation_beats_no_adaptation_on_a_synthetic_shift():
     tgt = make_toy_lenses(400, domain="target", random_state=1)
     test = make_toy_lenses(300, domain="target", random_state=2)
     makers = {
-        "none": CNNRegressor,
-        "MMD": MMDRegressor,
-        "DANN+DSBN": partial(DANNRegressor, domain_batchnorm="affine"),
-        "AdaBN": partial(CNNRegressor, domain_batchnorm=True),
-        "RSD": partial(RSDRegressor, lambda_da=0.1),
+        "none": (CNNRegressor, {}),
+        "MMD": (MMDRegressor, {}),
+        "DANN+DSBN": (DANNRegressor, {"domain_batchnorm": "affine"}),
+        "AdaBN": (CNNRegressor, {"domain_batchnorm": True}),
+        "RSD": (RSDRegressor, {"lambda_da": 0.1}),
     }
     scores = {}
-    for name, make in makers.items():
-        model = make(max_epochs=10, lr=1e-3, random_state=0).fit(src.images, src.target, X_tgt=tgt.images)
+    for name, (cls, options) in makers.items():
+        model = cls(max_epochs=10, lr=1e-3, random_state=0, **{**PAPER_LIKE, **options})
+        model.fit(src.images, src.target, X_tgt=tgt.images)
         scores[name] = model.score(test.images, test.target)
     for name in ("MMD", "DANN+DSBN"):
         assert scores[name] > scores["none"] + 0.5, scores

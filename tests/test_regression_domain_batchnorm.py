@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
+from conftest import FAST, PAPER_LIKE
 from sklearn.base import clone
 from torch import nn
 
@@ -44,7 +44,8 @@ def test_adabn_baseline_trains_the_source_rows_as_without_it_and_learns_the_targ
 
 def test_predict_domain_uses_that_domains_running_statistics(toy):
     X, y, X_tgt = toy
-    model = MMDRegressor(**FAST, domain_batchnorm=True).fit(X, y, X_tgt=X_tgt)
+    # The point head on y as given: the network's output is the prediction.
+    model = MMDRegressor(**FAST, **{**PAPER_LIKE, "domain_batchnorm": True}).fit(X, y, X_tgt=X_tgt)
     # By hand: each DomainBatchNorm replaced by one plain BatchNorm holding the target's statistics.
     manual = copy.deepcopy(model.module_).eval()
     for parent in list(manual.modules()):
@@ -70,8 +71,10 @@ def test_the_validation_loss_uses_the_statistics_of_predict_domain(toy):
 
     X, y, X_tgt = toy
     split = predefined_split(Dataset(X[:16], y[:16, None].astype(np.float32)))  # y as the net sees it
-    model = MMDRegressor(
-        **{**FAST, "max_epochs": 1}, domain_batchnorm=True, predict_domain="source", train_split=split
+    model = MMDRegressor(  # the point head: the valid loss is the squared error
+        **{**FAST, "max_epochs": 1, **PAPER_LIKE, "domain_batchnorm": True},
+        predict_domain="source",
+        train_split=split,
     ).fit(X[16:], y[16:], X_tgt=X_tgt)
     mse = {d: np.mean((model.set_params(predict_domain=d).predict(X[:16]) - y[:16]) ** 2) for d in DOMAINS}
     assert model.history[-1, "valid_loss"] == pytest.approx(mse["source"], rel=1e-5)
@@ -93,11 +96,31 @@ def test_composes_with_every_adaptation_loss(cls, domain_batchnorm, toy):
         assert not torch.equal(first.target.weight.detach(), torch.ones(8))
 
 
-def test_default_has_one_batchnorm_over_both_domains(toy):
+@pytest.mark.parametrize("cls", [MMDRegressor, DANNRegressor, CORALRegressor])
+def test_by_default_an_adaptive_regressor_splits_every_batchnorm_by_domain_on_images(cls, toy):
     X, y, X_tgt = toy
-    model = MMDRegressor(**{**FAST, "max_epochs": 1}).fit(X, y, X_tgt=X_tgt)
-    assert not domain_layers(model)
-    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.module_.modules()) == 3
+    fast = {**FAST, "max_epochs": 1, "calibration_fraction": 0}
+    model = cls(**fast).fit(X, y, X_tgt=X_tgt)
+    assert model.settings_["domain_batchnorm"] is True
+    layers = domain_layers(model)
+    assert len(layers) == 3  # each of the network's three BatchNorm2d
+    assert all(layer.share_affine and layer.target.weight is None for layer in layers)  # AdaBN's split
+    for layer in layers:  # a target batch at every step
+        assert int(layer.target.num_batches_tracked) == int(layer.source.num_batches_tracked)
+    first = layers[0]  # the shifted target reaches the first layer's statistics
+    assert not torch.allclose(first.target.running_mean, first.source.running_mean, atol=0.05)
+    one = cls(**fast, domain_batchnorm=False).fit(X, y, X_tgt=X_tgt)
+    assert not domain_layers(one) and sum(isinstance(m, nn.BatchNorm2d) for m in one.module_.modules()) == 3
+
+
+def test_by_default_the_baseline_and_tables_keep_one_batchnorm_over_both_domains(toy):
+    X, y, X_tgt = toy
+    fast = {**FAST, "max_epochs": 1, "calibration_fraction": 0}
+    baseline = CNNRegressor(**fast).fit(X, y, X_tgt=X_tgt)
+    assert baseline.settings_["domain_batchnorm"] is False and not domain_layers(baseline)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in baseline.module_.modules()) == 3
+    table = MMDRegressor(**fast).fit(X.reshape(len(X), -1), y, X_tgt=X_tgt.reshape(len(X_tgt), -1))
+    assert table.settings_["domain_batchnorm"] is False and not domain_layers(table)
 
 
 def test_a_network_without_batchnorm_is_refused_before_training():

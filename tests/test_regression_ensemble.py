@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import REGRESSORS
+from conftest import PAPER_LIKE, REGRESSORS
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
@@ -70,18 +70,20 @@ def test_each_member_equals_a_separate_fit_with_its_seed(cls, epochs, toy):
 
 def test_one_member_is_the_plain_estimator(toy):
     X, y, X_tgt = toy
-    a = MMDRegressor(max_epochs=2, lr=1e-3, random_state=0).fit(X, y, X_tgt=X_tgt)
-    b = MMDRegressor(max_epochs=2, lr=1e-3, random_state=0, n_members=1).fit(X, y, X_tgt=X_tgt)
+    a = MMDRegressor(max_epochs=2, lr=1e-3, random_state=0, **PAPER_LIKE).fit(X, y, X_tgt=X_tgt)
+    b = MMDRegressor(max_epochs=2, lr=1e-3, random_state=0, n_members=1, **PAPER_LIKE).fit(X, y, X_tgt=X_tgt)
     np.testing.assert_allclose(a.predict(X), b.predict(X), atol=1e-6)
     mean, std = b.predict(X, return_std=True)
-    assert np.array_equal(std, np.zeros_like(mean))  # one member: no spread (documented)
+    assert np.array_equal(std, np.zeros_like(mean))  # one point member: no spread (documented)
     assert b.predict_members(X).shape == (1, len(X))
 
 
 def test_predictions_mean_spread_and_shapes(toy):
     X, y, X_tgt = toy
     Y = np.stack([y, 2 * y], axis=1).astype(np.float64)  # R^2 by hand needs float64 column means
-    model = DANNRegressor(n_members=4, max_epochs=1, lr=1e-3, random_state=0).fit(X, Y, X_tgt=X_tgt)
+    # The point head: the spread is the members' alone.
+    model = DANNRegressor(n_members=4, max_epochs=1, lr=1e-3, random_state=0, **PAPER_LIKE)
+    model.fit(X, Y, X_tgt=X_tgt)
     members = model.predict_members(X)
     assert members.shape == (4, len(X), 2)
     mean, std = model.predict(X, return_std=True)
@@ -116,13 +118,14 @@ def test_dann_schedule_acts_on_every_member(toy):
 
 def test_ensemble_in_scikit_learn(toy, tmp_path):
     X, y, X_tgt = toy
-    model = CORALRegressor(n_members=2, max_epochs=1, lr=1e-3, random_state=0)
+    # The point head on y as given: the fresh fit on other rows below scales y as this one does.
+    model = CORALRegressor(n_members=2, max_epochs=1, lr=1e-3, random_state=0, **PAPER_LIKE)
     assert clone(model).get_params()["n_members"] == 2
     model.fit(X, y, X_tgt=TargetData(X_tgt))
     loaded = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     model.save_params(f_params=tmp_path / "w.pt")
-    fresh = CORALRegressor(n_members=2, max_epochs=1, lr=1e-3, random_state=1).fit(
+    fresh = CORALRegressor(n_members=2, max_epochs=1, lr=1e-3, random_state=1, **PAPER_LIKE).fit(
         X[:16], y[:16], X_tgt=X_tgt
     )
     fresh.load_params(f_params=tmp_path / "w.pt")
@@ -149,7 +152,10 @@ def test_user_networks_become_a_member_list(toy):
         def forward(self, x):
             return self.out(self.body(x))
 
-    common = dict(feature_layer="body", max_epochs=1, batch_size=16, lr=1e-3)
+    # Net has neither BatchNorm to split by domain nor the gaussian head's two outputs.
+    common = dict(
+        feature_layer="body", max_epochs=1, batch_size=16, lr=1e-3, head="point", domain_batchnorm=False
+    )
     ensemble = MMDRegressor(Net, n_members=2, random_state=0, **common).fit(X[:16], y[:16], X_tgt=X_tgt)
     alone = MMDRegressor(Net, random_state=1, **common).fit(X[:16], y[:16], X_tgt=X_tgt)
     np.testing.assert_allclose(ensemble.predict_members(X)[1], alone.predict(X), atol=1e-5)

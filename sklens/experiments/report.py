@@ -103,6 +103,18 @@ def format_table(config: ReproductionConfig, summary: dict, runs: list[dict]) ->
             f"| {label} | {format_mean_std(cells['source'])} | {format_mean_std(cells['target'])} | "
             f"{'-' if gap is None else f'{gap:.0%}'} | {paper_cells[0]} | {paper_cells[1]} |"
         )
+    covered = {method: cells["coverage"] for method, cells in summary.items() if "coverage" in cells}
+    if covered:
+        lines += [
+            "",
+            "## Coverage of the central 68% and 95% intervals (nominal 0.68 and 0.95)",
+            "",
+            "| method | source 68% | source 95% | target 68% | target 95% |",
+            "|---|---|---|---|---|",
+        ]
+        for method, coverage in covered.items():
+            cells = [format_mean_std(c) for d in ("source", "target") for c in coverage[d]]
+            lines.append(f"| {row_label(method)} | " + " | ".join(cells) + " |")
     diverged = [run for run in runs if "failed" in run]
     if diverged:
         lines += ["", "## Runs that diverged (kept on disk; delete a run's folder to train it again)", ""]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
@@ -38,6 +39,7 @@ from sklens.experiments.runner import (
     run_experiment,
     use_domain_statistics,
 )
+from sklens.metrics import interval_coverage
 from sklens.nn.heads import HEADS
 
 # Training images per second per process (member-images for an ensemble), measured by the quick
@@ -68,6 +70,8 @@ CPU_IMAGES_PER_SECOND = {
 for _rates in CPU_IMAGES_PER_SECOND.values():
     _rates.update({f"{LIBRARY_PREFIX}{method}": _rates[method] for method in list(_rates)})
 SIMULATED_IMAGES_PER_SECOND = 250
+#: The central intervals whose coverage a run with a predictive distribution records.
+COVERAGE_LEVELS = (0.68, 0.95)
 # The weights of the adaptation losses that ReproductionConfig had a field for each, by that field.
 _LAMBDA_FIELDS = {"lambda_mmd": "mmd", "lambda_dann": "dann", "lambda_rsd": "rsd"}
 
@@ -170,6 +174,11 @@ class ReproductionConfig(ExperimentConfig):
     def _choices(self) -> dict:
         return {**super()._choices(), "head": tuple(HEADS), "mmd_bandwidth": MMD_BANDWIDTHS}
 
+    def training_cost(self, row: Row, seeds: tuple[int, ...]) -> float:
+        """Seconds per process expected from the measured throughputs (``CPU_IMAGES_PER_SECOND``)."""
+        rates = CPU_IMAGES_PER_SECOND["seeds_in_one_pass" if len(seeds) > 1 else "separate"]
+        return len(seeds) * self.members * self.epochs * 0.7 * self.n / rates[row.name]
+
     def configured_methods(self) -> tuple[str, ...]:
         """The rows configured by the fields (the ``sklens-`` rows take the library's defaults)."""
         return tuple(name for name in self.methods if not name.startswith(LIBRARY_PREFIX))
@@ -232,7 +241,9 @@ class ReproductionConfig(ExperimentConfig):
         Returns
         -------
         list of dict
-            One result per seed: ``r2``, ``residual_by_bin`` and ``predictions`` per domain.
+            One result per seed: ``r2``, ``residual_by_bin`` and ``predictions`` per domain, and for a
+            row with a predictive distribution trained one run per fit, ``coverage``: per domain the
+            share of test lenses inside the central 68% and 95% intervals.
         """
         members = {
             domain: (y, use_domain_statistics(model, domain).predict_members(X))
@@ -250,6 +261,15 @@ class ReproductionConfig(ExperimentConfig):
                     "predictions": predictions,
                 }
             )
+        if len(seeds) == 1 and model.output_head_[0].has_distribution:
+            results[0]["coverage"] = {
+                domain: np.ravel(
+                    interval_coverage(
+                        y, levels=COVERAGE_LEVELS, **_moments(use_domain_statistics(model, domain), X)
+                    )
+                ).tolist()
+                for domain, (X, y) in data.test.items()
+            }
         return results
 
     def summarise(self, runs: list[dict]) -> dict:
@@ -383,11 +403,10 @@ def estimated_cpu_seconds(
     default both domains whole, see `lenses_to_simulate`) and the training ``runs`` (``(method,
     seed)`` pairs; by default every run of ``config``, see
     [`remaining_runs`][sklens.experiments.runner.remaining_runs])."""
-    rates = CPU_IMAGES_PER_SECOND["seeds_in_one_pass" if config.seeds_in_one_pass else "separate"]
-    train_rows = 0.7 * config.n
     if runs is None:
         runs = config.all_runs()
-    training = sum(config.epochs * train_rows * config.members / rates[method] for method, _ in runs)
+    rows = config.rows()
+    training = sum(config.training_cost(rows[method], (seed,)) for method, seed in runs)
     if n_simulated is None:
         n_simulated = 2 * config.n
     simulation = n_simulated / SIMULATED_IMAGES_PER_SECOND
@@ -446,8 +465,9 @@ def reproduce(
     seeds : int, optional
         Training seeds per method, instead of the preset's.
     methods : tuple of str, optional
-        Methods to train, instead of the preset's: among ``'none'``, ``'dann'``, ``'mmd'``, ``'coral'``,
-        ``'rsd'``, ``'daregram'`` and ``'oracle'``.
+        Rows to train, instead of the preset's: among ``'none'``, ``'dann'``, ``'mmd'``, ``'coral'``,
+        ``'rsd'``, ``'daregram'`` and ``'oracle'`` (configured as the paper's), and each of them
+        prefixed ``'sklens-'`` (at the library's defaults, e.g. ``'sklens-dann'``).
     scaling : str, optional
         Pixel scaling, ``'per-domain'``, ``'raw'`` or ``'asinh'``, instead of the preset's.
     mmd_bandwidth : str, optional
@@ -500,8 +520,8 @@ def reproduce(
     Examples
     --------
     >>> result = reproduce(n=40, epochs=1, seeds=1, out="/tmp/sklens-doc", progress=False)  # doctest: +SKIP
-    >>> sorted(result.summary)  # doctest: +SKIP
-    ['dann', 'mmd', 'none', 'oracle']
+    >>> list(result.summary)  # doctest: +SKIP
+    ['none', 'dann', 'mmd', 'sklens-dann', 'sklens-mmd', 'sklens-oracle']
     """
     config = resolve_config(
         preset,
@@ -540,6 +560,20 @@ def make_estimator(method: str, config: ReproductionConfig, seed: int, device: s
     return row.make_estimator(seed, n_members=n_members, device=device)
 
 
+def _gap_closed(floor: dict | None, ceiling: dict | None, cells: dict) -> float | None:
+    """The share of the target gap between no adaptation and the oracle that a row closes, where both
+    were trained alike (None where either is missing)."""
+    means = [None if row is None else row["target"]["mean"] for row in (floor, ceiling, cells)]
+    if None in means or means[1] <= means[0]:
+        return None
+    return float((means[2] - means[0]) / (means[1] - means[0]))
+
+
+def _moments(model, X) -> dict:
+    mean, std = model.predict(X, return_std=True)
+    return {"y_mean": mean, "y_std": std}
+
+
 def summarise(runs: list[dict], methods) -> dict:
     """Mean and standard deviation over seeds of R^2 per method and domain, and the gap closed.
 
@@ -554,22 +588,27 @@ def summarise(runs: list[dict], methods) -> dict:
     -------
     dict
         Per method: ``source`` and ``target`` (``mean`` and ``std``, None where every seed diverged),
-        ``failed`` (seeds that diverged) and, with both no adaptation and an oracle (the library's,
-        else the paper-configured one), ``gap_closed``.
+        ``failed`` (seeds that diverged) and ``gap_closed``: the share of the gap between no adaptation
+        and the oracle trained alike (the paper's configuration, or the library's defaults) closed, None
+        where either is missing.
     """
     summary = {}
     for method in methods:
         mine = [r for r in runs if r["method"] == method]
         finished = completed(mine)
         summary[method] = {d: mean_std([r["r2"][d] for r in finished]) for d in ("source", "target")}
+        covered = [r["coverage"] for r in finished if "coverage" in r]
+        if covered:
+            summary[method]["coverage"] = {
+                d: [mean_std([c[d][i] for c in covered]) for i in range(len(COVERAGE_LEVELS))]
+                for d in ("source", "target")
+            }
         summary[method]["failed"] = len(mine) - len(finished)
-    oracle = next((name for name in (f"{LIBRARY_PREFIX}oracle", "oracle") if name in summary), None)
-    if "none" in summary and oracle is not None:
-        floor, ceiling = summary["none"]["target"]["mean"], summary[oracle]["target"]["mean"]
-        for method in summary:
-            gain = summary[method]["target"]["mean"]
-            known = None not in (floor, ceiling, gain) and ceiling > floor
-            summary[method]["gap_closed"] = float((gain - floor) / (ceiling - floor)) if known else None
+    for prefix in ("", LIBRARY_PREFIX):  # the paper's rows, and the library's: each against its own
+        floor, ceiling = (summary.get(f"{prefix}{name}") for name in ("none", "oracle"))
+        family = [name for name in summary if name.startswith(LIBRARY_PREFIX) == bool(prefix)]
+        for name in family:
+            summary[name]["gap_closed"] = _gap_closed(floor, ceiling, summary[name])
     return summary
 
 

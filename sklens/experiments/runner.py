@@ -332,6 +332,22 @@ class ExperimentConfig(ABC):
         """
         return [(row, (seed,)) for seed in range(self.seeds) for row in self.rows().values()]
 
+    def training_cost(self, row: Row, seeds: tuple[int, ...]) -> float:
+        """A fit's expected cost, in any unit, to start the longest fits first (its runs by default).
+
+        Parameters
+        ----------
+        row : Row
+            The row.
+        seeds : tuple of int
+            The seeds of its runs that the fit trains.
+
+        Returns
+        -------
+        float
+        """
+        return float(len(seeds) * self.members)
+
     def load_data(
         self, *, n_jobs: int = 1, cache_dir: str | os.PathLike | None = None, progress: bool = True
     ) -> Bunch:
@@ -825,6 +841,8 @@ def _train_all(
     on_gpu = device.startswith("cuda")
     units = config.training_units(on_gpu)
     pending = [(row, seeds) for row, seeds in units if any(done[(row.name, s)] is None for s in seeds)]
+    # The longest first: the last runs then finish together instead of one process training alone.
+    pending.sort(key=lambda unit: config.training_cost(*unit), reverse=True)
     n_workers = 1 if on_gpu else max(1, min(n_jobs, len(pending)))
     threads = _threads_per_worker(n_workers)
     bar = tqdm(

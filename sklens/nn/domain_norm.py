@@ -85,6 +85,22 @@ class DomainBatchNorm(nn.Module):
         return self.target(x) * self.source.weight.view(shape) + self.source.bias.view(shape)
 
 
+def has_batchnorm(network: nn.Module) -> bool:
+    """Whether ``network`` has a BatchNorm layer (1-D or 2-D) that domain BatchNorm would split."""
+    return bool(_batchnorm_layers(network))
+
+
+def _batchnorm_layers(network: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """Each plain BatchNorm layer of ``network`` (outside DomainBatchNorm layers): parent, name, layer."""
+    return [
+        (parent, name, child)
+        for parent in network.modules()
+        if not isinstance(parent, DomainBatchNorm)
+        for name, child in parent.named_children()
+        if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d))
+    ]
+
+
 def use_domain_batchnorm(network: nn.Module, share_affine: bool = True) -> nn.Module:
     """Replace every ``BatchNorm1d``/``BatchNorm2d`` of ``network``, in place, by a DomainBatchNorm.
 
@@ -115,13 +131,7 @@ def use_domain_batchnorm(network: nn.Module, share_affine: bool = True) -> nn.Mo
     >>> sum(isinstance(m, DomainBatchNorm) for m in net.modules())
     3
     """
-    found = [
-        (parent, name, child)
-        for parent in network.modules()
-        if not isinstance(parent, DomainBatchNorm)
-        for name, child in parent.named_children()
-        if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d))
-    ]
+    found = _batchnorm_layers(network)
     if not found:
         raise ValueError(
             "domain_batchnorm=True on a network without BatchNorm layers: "

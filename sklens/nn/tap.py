@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-__all__ = ["evaluation_mode", "feature_dimension", "module_device", "tap_features"]
+__all__ = ["evaluation_mode", "module_device", "probe_widths", "tap_features"]
 
 
 def _feature_module(network: nn.Module, layer: str) -> nn.Module:
@@ -80,8 +80,8 @@ def module_device(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def feature_dimension(network: nn.Module, layer: str, input_shape: Sequence[int]) -> int:
-    """Number of features ``layer`` gives for one input of shape ``input_shape``.
+def probe_widths(network: nn.Module, layer: str, input_shape: Sequence[int]) -> tuple[int, int]:
+    """The widths of ``layer``'s features and of the network's output for one input of ``input_shape``.
 
     The probe is made on the network's own device, wherever it is at the time, and the network's
     training mode is restored afterwards.
@@ -89,10 +89,10 @@ def feature_dimension(network: nn.Module, layer: str, input_shape: Sequence[int]
     Examples
     --------
     >>> from sklens.nn.networks import PaperCNN
-    >>> feature_dimension(PaperCNN(image_size=(40, 40)), "features", (1, 40, 40))
-    800
+    >>> probe_widths(PaperCNN(image_size=(40, 40), n_outputs=2), "features", (1, 40, 40))
+    (800, 2)
     """
     probe = torch.zeros(2, *input_shape, device=module_device(network))
     with evaluation_mode(network), torch.no_grad(), tap_features(network, layer) as tapped:
-        network(probe)
-    return tapped[0].shape[1]
+        output = network(probe)
+    return tapped[0].shape[1], output.flatten(1).shape[1]

@@ -104,7 +104,7 @@ def test_feature_norm_reaches_every_network_and_is_recorded(tiny_run, tmp_path):
     with (tmp_path / "runs" / "mmd-gaussian-seed0" / "model.pkl").open("rb") as stream:
         assert isinstance(pickle.load(stream).module_.features[-1], FeatureNorm)
     assert "feature norm on" in (tmp_path / "calibration.md").read_text()
-    with pytest.raises(ValueError, match="module__feature_norm: True there, None now"):
+    with pytest.raises(ValueError, match="module__feature_norm: True there, False now"):
         measure_uncertainty(out=tmp_path, cache_dir=out / "cache", **options)
 
 
