@@ -75,8 +75,9 @@ def test_ensemble_members_give_the_separate_runs_results(tiny_run, separate_runs
             # step amplifies: Adam's first step moves each weight by about lr whatever the size of its
             # gradient, so a rounding that flips a tiny gradient's sign moves that weight by 2 lr. Up to
             # 5.4e-4 of R² apart measured (the paper's rows at R² ~ -7, the library's at ~0); another
-            # seed's run of the same row is 0.03 to 1.4 apart.
-            assert a["r2"][domain] == pytest.approx(b["r2"][domain], rel=1e-3, abs=1e-3)
+            # seed's run of the same row is 0.03 to 1.4 apart. The library's DANN, at lr 1e-3 (3.3 times
+            # the others'), was 1.1e-3 apart: the bound scales with the rate.
+            assert a["r2"][domain] == pytest.approx(b["r2"][domain], rel=1e-3, abs=4e-3)
 
 
 def test_rows_with_a_distribution_trained_one_run_per_fit_record_and_tabulate_their_coverage(
@@ -315,6 +316,21 @@ def test_the_summary_leaves_diverged_runs_out_and_counts_them():
     assert summary["mmd"]["target"] == {"mean": 0.8, "std": 0.0}
     assert summary["mmd"]["failed"] == 1 and summary["none"]["failed"] == 0
     assert summary["mmd"]["gap_closed"] == pytest.approx(0.75)
+
+
+def test_the_gap_closed_column_appears_only_where_a_family_has_its_floor_and_ceiling():
+    from sklens.experiments.report import format_table
+    from sklens.experiments.reproduce import ReproductionConfig, summarise
+
+    runs = [
+        {"method": method, "seed": 0, "r2": {"source": 0.9, "target": target}}
+        for method, target in (("none", 0.5), ("mmd", 0.8), ("oracle", 0.9), ("sklens-mmd", 0.85))
+    ]
+    with_oracle = format_table(ReproductionConfig(n=100, epochs=1, seeds=1), summarise(runs, ("none", "mmd", "oracle")), [])
+    assert "| target gap closed |" in with_oracle and "| MMD | 0.900 ± 0.000 | 0.800 ± 0.000 | 75% |" in with_oracle
+    alone = format_table(ReproductionConfig(n=100, epochs=1, seeds=1), summarise(runs, ("mmd", "sklens-mmd")), [])
+    assert "gap closed" not in alone
+    assert "| MMD, sklens defaults | 0.900 ± 0.000 | 0.850 ± 0.000 | 0.98 ± 0.013 | 0.95 ± 0.018 |" in alone
 
 
 def test_ensemble_is_a_deprecated_name_of_seeds_in_one_pass(tiny_run):
