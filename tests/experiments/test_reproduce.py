@@ -326,9 +326,16 @@ def test_the_gap_closed_column_appears_only_where_a_family_has_its_floor_and_cei
         {"method": method, "seed": 0, "r2": {"source": 0.9, "target": target}}
         for method, target in (("none", 0.5), ("mmd", 0.8), ("oracle", 0.9), ("sklens-mmd", 0.85))
     ]
-    with_oracle = format_table(ReproductionConfig(n=100, epochs=1, seeds=1), summarise(runs, ("none", "mmd", "oracle")), [])
-    assert "| target gap closed |" in with_oracle and "| MMD | 0.900 ± 0.000 | 0.800 ± 0.000 | 75% |" in with_oracle
-    alone = format_table(ReproductionConfig(n=100, epochs=1, seeds=1), summarise(runs, ("mmd", "sklens-mmd")), [])
+    with_oracle = format_table(
+        ReproductionConfig(n=100, epochs=1, seeds=1), summarise(runs, ("none", "mmd", "oracle")), []
+    )
+    assert (
+        "| target gap closed |" in with_oracle
+        and "| MMD | 0.900 ± 0.000 | 0.800 ± 0.000 | 75% |" in with_oracle
+    )
+    alone = format_table(
+        ReproductionConfig(n=100, epochs=1, seeds=1), summarise(runs, ("mmd", "sklens-mmd")), []
+    )
     assert "gap closed" not in alone
     assert "| MMD, sklens defaults | 0.900 ± 0.000 | 0.850 ± 0.000 | 0.98 ± 0.013 | 0.95 ± 0.018 |" in alone
 
