@@ -155,7 +155,8 @@ class PriorShiftConfig(ExperimentConfig):
         }
         population = getattr(model, "population_", None)
         if population is not None:
-            result["population"] = {"weights": population.weights.tolist(), "std": population.std.tolist()}
+            std = None if population.std is None else population.std.tolist()  # adapt: a running mean
+            result["population"] = {"weights": population.weights.tolist(), "std": std}
             result["population_tv"] = population.total_variation(data.truth)
         return [result]
 
