@@ -176,8 +176,10 @@ def importance_weights(samples, prior: Population, population: Population) -> np
     ----------
     samples : array-like of shape (n_samples, n_images)
         Posterior samples of the parameter from a model trained under ``prior``.
-    prior, population : Population
-        The distribution the model was trained under, and the one to reweight to.
+    prior : Population
+        The distribution the model was trained under.
+    population : Population
+        The distribution to reweight to.
 
     Returns
     -------
