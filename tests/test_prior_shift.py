@@ -80,8 +80,8 @@ def test_training_under_the_estimate_reweights_the_source_and_also_beats_the_pla
 
 def test_without_a_shift_nothing_changes(shift):
     """This small MLP's posteriors misplace some mass near the prior's edges, so its estimates of an
-    unshifted population lie 0.15-0.17 from it (measured); the thresholds sit above that here, and the
-    shift of the other tests (0.49) far above them."""
+    unshifted population lie 0.15-0.17 from it (measured); the default thresholds (0.25) sit above that,
+    and the shift of the other tests (0.49) far above them."""
     X, y, *_ = shift
     X_tgt, _ = lenses(3000, "uniform", 3)
     X_test, y_test = lenses(2000, "uniform", 4)
@@ -93,8 +93,6 @@ def test_without_a_shift_nothing_changes(shift):
             support=(0.5, 3.0),
             adapt=True,
             adapt_start=10,
-            adapt_threshold=0.25,
-            shift_warning=0.25,
         )
         adapted.fit(X, y, X_tgt=X_tgt)
     plain = clone(MODEL).fit(X, y, X_tgt=X_tgt)
