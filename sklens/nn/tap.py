@@ -8,6 +8,7 @@ that sub-module's output, flattened to (n, n_features), without changing the net
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -96,3 +97,18 @@ def probe_widths(network: nn.Module, layer: str, input_shape: Sequence[int]) -> 
     with evaluation_mode(network), torch.no_grad(), tap_features(network, layer) as tapped:
         output = network(probe)
     return tapped[0].shape[1], output.flatten(1).shape[1]
+
+
+def feature_dimension(network: nn.Module, layer: str, input_shape: Sequence[int]) -> int:
+    """The width of ``layer``'s features for one input of ``input_shape``.
+
+    .. deprecated:: 1.0
+        Use ``probe_widths(network, layer, input_shape)[0]``; removed in 1.1.
+    """
+    warnings.warn(
+        "sklens.nn.tap.feature_dimension is deprecated since 1.0 and will be removed in 1.1: use "
+        "probe_widths(network, layer, input_shape)[0].",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return probe_widths(network, layer, input_shape)[0]
