@@ -44,9 +44,11 @@ def tiny_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def separate_runs(tiny_run, tmp_path_factory):
-    """The tiny run's configuration trained one run per fit, on the same simulated data."""
+    """The tiny run's configuration trained one run per fit, on the same simulated data, in two
+    training processes (the runner's path on a CPU; every other test here trains in-process)."""
     out = tmp_path_factory.mktemp("separate")
-    return out, reproduce(out=out, cache_dir=tiny_run[0] / "cache", **tiny(seeds_in_one_pass=False))
+    options = tiny(seeds_in_one_pass=False, n_jobs=2)
+    return out, reproduce(out=out, cache_dir=tiny_run[0] / "cache", **options)
 
 
 def test_every_output_file_is_written(tiny_run):

@@ -11,7 +11,9 @@ import pytest
 from sklens.cli import main
 from sklens.experiments.uncertainty import draw_calibration_figure, measure_uncertainty
 
-TINY = dict(n=24, epochs=1, seeds=1, methods=("none", "mmd"), targets=("theta_E", "e1"), progress=False)
+TINY = dict(
+    n=24, epochs=1, seeds=1, methods=("none", "mmd"), targets=("theta_E", "e1"), n_jobs=1, progress=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +150,7 @@ def test_domain_batchnorm_reaches_every_method_and_each_test_set_uses_its_own_st
 def test_a_diverging_run_is_recorded_and_the_others_go_on(tiny_run, tmp_path):
     out, _ = tiny_run
     options = {**TINY, "heads": ("gaussian",), "epochs": 4, "lr": {"none": 6e-5, "mmd": 1e12}}
-    result = measure_uncertainty(out=tmp_path, cache_dir=out / "cache", n_jobs=1, **options)
+    result = measure_uncertainty(out=tmp_path, cache_dir=out / "cache", **options)
     assert result.n_trained == 2
     assert result.summary["mmd-gaussian"]["failed"] == 1 and result.summary["none-gaussian"]["failed"] == 0
     assert result.summary["mmd-gaussian"]["target"]["e1"]["nll"] == {"mean": None, "std": None}
@@ -160,7 +162,7 @@ def test_a_diverging_run_is_recorded_and_the_others_go_on(tiny_run, tmp_path):
     assert "- MMD, gaussian head, seed 0: MMDRegressor at epoch" in table
     figure = draw_calibration_figure(result.runs, result.config)
     assert figure.axes[1].get_title() == "MMD, gaussian head (target): every seed diverged"
-    assert measure_uncertainty(out=tmp_path, cache_dir=out / "cache", n_jobs=1, **options).n_trained == 0
+    assert measure_uncertainty(out=tmp_path, cache_dir=out / "cache", **options).n_trained == 0
 
 
 @pytest.mark.parametrize(
