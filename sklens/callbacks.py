@@ -232,14 +232,18 @@ class PopulationReweighting(Callback):
         The training loader's sampler (``iterator_train__sampler``).
     edges : array-like, optional
         The estimate's bins (the prior's by default).
-    start : int
-        The first epoch that is reweighted (the model must have learnt something first).
+    start : int or None
+        The first epoch whose estimate reweights the source (the model must have learnt something
+        first); None: none, the source stays as ``initial`` makes it.
     threshold : float
         The total variation below which the source is left as it is.
     n_samples : int
         Posterior samples per target image.
     max_images : int
         Target images the estimate uses (the first ones).
+    initial : Population, optional
+        The population to train under before ``start`` (from the first epoch): a known one, or the
+        estimate of an earlier fit. None: the source's as it is.
     """
 
     def __init__(
@@ -249,10 +253,11 @@ class PopulationReweighting(Callback):
         prior,
         sampler,
         edges=None,
-        start: int = 1,
+        start: int | None = 1,
         threshold: float = 0.0,
         n_samples: int = 100,
         max_images: int = 2000,
+        initial=None,
     ) -> None:
         self.X_tgt = X_tgt
         self.parameter = parameter
@@ -263,6 +268,7 @@ class PopulationReweighting(Callback):
         self.threshold = threshold
         self.n_samples = n_samples
         self.max_images = max_images
+        self.initial = initial
 
     def initialize(self) -> PopulationReweighting:
         self.epoch_populations_ = []
@@ -272,8 +278,11 @@ class PopulationReweighting(Callback):
 
     @property
     def target_population_(self):
-        """The estimate of the target's population: the mean of the estimates made so far."""
-        return _mean_population(self.estimates_) if self.estimates_ else self.prior
+        """The estimate of the target's population: the mean of the estimates made so far (before the
+        first, ``initial`` or the source's)."""
+        if self.estimates_:
+            return _mean_population(self.estimates_)
+        return self.prior if self.initial is None else self.initial
 
     @property
     def training_population_(self):
@@ -284,13 +293,15 @@ class PopulationReweighting(Callback):
         self.sampler.reset(len(X))
         labels = np.asarray(y, dtype=np.float64).reshape(len(X), -1)[:, self.parameter]
         self.labels_ = labels * net.y_scale_[self.parameter] + net.y_mean_[self.parameter]
+        if self.initial is not None:
+            self.sampler.reweight(self.initial.density(self.labels_) / self.prior.density(self.labels_))
 
     def on_epoch_begin(self, net, **kwargs) -> None:
         from sklens.population import estimate_population
 
         epoch = len(net.history) - 1  # the new epoch's row is already there
-        if epoch < self.start:
-            self.epoch_populations_.append(self.prior)
+        if self.start is None or epoch < self.start:
+            self.epoch_populations_.append(self.prior if self.initial is None else self.initial)
             return
         samples = net.sample_posterior(self.X_tgt[: self.max_images], self.n_samples, random_state=epoch)
         samples = np.asarray(samples).reshape(self.n_samples, -1, net.n_outputs_)[..., self.parameter]
