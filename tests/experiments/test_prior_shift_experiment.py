@@ -8,7 +8,7 @@ import pytest
 
 from sklens.experiments.prior_shift import POPULATION_BINS, PriorShiftConfig, measure_prior_shift
 
-TINY = dict(n=40, epochs=6, seeds=1, methods=("dann",), n_jobs=1, progress=False)
+TINY = dict(n=40, epochs=2, seeds=1, methods=("dann",), n_jobs=1, progress=False)
 
 
 @pytest.fixture(scope="module")
