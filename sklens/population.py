@@ -281,14 +281,22 @@ def estimate_population(
     if not 0 <= smoothing < 0.5:
         raise ValueError(f"{prior.name}: smoothing must be in [0, 0.5); got {smoothing}.")
     masses = _bin_masses(samples, prior, start)
-    estimate = _em(masses, start, smoothing, max_iter, tol)
+    estimate = _em(masses, np.ones((1, n_images)), start, smoothing, max_iter, tol)[0]
     std = None
     if n_bootstrap:
         rng = np.random.default_rng(random_state)
-        draws = [
-            _em(masses[rng.integers(0, n_images, n_images)], start, smoothing, max_iter, tol)
-            for _ in range(n_bootstrap)
-        ]
+        # Each resample as how often it draws each image; the resamples iterate together, in chunks
+        # of at most ~2 million (resample, image, bin) values.
+        counts = np.stack(
+            [np.bincount(rng.integers(0, n_images, n_images), minlength=n_images) for _ in range(n_bootstrap)]
+        ).astype(np.float64)
+        chunk = max(1, 2_000_000 // masses.size)
+        draws = np.concatenate(
+            [
+                _em(masses, counts[i : i + chunk], start, smoothing, max_iter, tol)
+                for i in range(0, n_bootstrap, chunk)
+            ]
+        )
         std = np.std(draws, axis=0)
     return Population(start.edges, estimate, std=std, name=prior.name)
 
@@ -309,26 +317,34 @@ def _bin_masses(samples: np.ndarray, prior: Population, start: Population) -> np
     return masses.reshape(samples.shape[1], n_bins)
 
 
-def _em(masses: np.ndarray, start: Population, smoothing: float, max_iter: int, tol: float) -> np.ndarray:
-    """The EMS iterations of `estimate_population` on `_bin_masses`: the shares on ``start``'s bins.
+def _em(
+    masses: np.ndarray, counts: np.ndarray, start: Population, smoothing: float, max_iter: int, tol: float
+) -> np.ndarray:
+    """The EMS iterations of `estimate_population` on `_bin_masses`, for several weightings of the
+    images at once (``counts``, (n_draws, n_images): how often each draw takes each image); the shares
+    on ``start``'s bins, (n_draws, n_bins). Each draw stops when it converges.
 
     An image whose samples all weigh nothing at the current estimate carries no information and is
     left out of the mean.
     """
-    weights = start.weights.copy()
+    weights = np.tile(start.weights, (len(counts), 1))
+    active = np.arange(len(counts))
     for _ in range(max_iter):
-        joint = masses * (weights / start.widths)  # (n_images, n_bins)
-        total = joint.sum(axis=1, keepdims=True)
-        informative = total[:, 0] > 0
-        if not informative.any():
-            break
-        updated = (joint[informative] / total[informative]).mean(axis=0)
+        joint = masses[None] * (weights[active] / start.widths)[:, None, :]  # (draws, images, bins)
+        total = joint.sum(axis=2)
+        informative = counts[active] * (total > 0)
+        n_informative = informative.sum(axis=1)
+        live = n_informative > 0  # a draw without an informative image keeps its shares
+        share = joint / np.where(total > 0, total, 1.0)[..., None]
+        updated = np.einsum("di,dib->db", informative, share)[live] / n_informative[live, None]
         if smoothing:  # each bin passes a share to each neighbour; the end bins keep theirs
-            padded = np.pad(updated, 1, mode="edge")
-            updated = smoothing * (padded[:-2] + padded[2:]) + (1 - 2 * smoothing) * updated
-            updated /= updated.sum()
-        converged = np.abs(updated - weights).max() < tol
-        weights = updated
-        if converged:
+            padded = np.pad(updated, ((0, 0), (1, 1)), mode="edge")
+            updated = smoothing * (padded[:, :-2] + padded[:, 2:]) + (1 - 2 * smoothing) * updated
+            updated /= updated.sum(axis=1, keepdims=True)
+        active = active[live]
+        converged = np.abs(updated - weights[active]).max(axis=1) < tol
+        weights[active] = updated
+        active = active[~converged]
+        if not len(active):
             break
     return weights
