@@ -216,12 +216,17 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.population_ = population
         distance = self.population_.total_variation(self.prior_)
         if distance > self.shift_warning:
+            if self.training_population_ is not self.prior_:
+                done = "the regressor was trained under the estimate (population_)"
+            elif self.corrects_:
+                done = "predictions are corrected to the estimate (population_)"
+            else:
+                done = f"below adapt_threshold={self.adapt_threshold}, nothing was changed"
             remedy = "" if self.adapt else ", or fit with adapt=True"
             warnings.warn(
                 f"the target's population of {self.prior_.name} differs from the simulation's prior by a "
-                f"total variation of {distance:.2f} (> {self.shift_warning}): predictions are corrected to "
-                "the estimate (population_); to remove the shift at its root, simulate the source again "
-                f"with the parameter drawn from population_{remedy}.",
+                f"total variation of {distance:.2f} (> {self.shift_warning}): {done}; to remove the shift "
+                f"at its root, simulate the source again with the parameter drawn from population_{remedy}.",
                 PopulationShiftWarning,
                 stacklevel=2,
             )
