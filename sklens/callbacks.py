@@ -280,8 +280,11 @@ class PopulationReweighting(Callback):
     def target_population_(self):
         """The estimate of the target's population: the mean of the estimates made so far (before the
         first, ``initial`` or the source's)."""
-        if self.estimates_:
-            return _mean_population(self.estimates_)
+        return _mean_population(self.estimates_) if self.estimates_ else self._before_estimates
+
+    @property
+    def _before_estimates(self):
+        """What the source is drawn under until an estimate is made: ``initial``, or the source's."""
         return self.prior if self.initial is None else self.initial
 
     @property
@@ -301,7 +304,7 @@ class PopulationReweighting(Callback):
 
         epoch = len(net.history) - 1  # the new epoch's row is already there
         if self.start is None or epoch < self.start:
-            self.epoch_populations_.append(self.prior if self.initial is None else self.initial)
+            self.epoch_populations_.append(self._before_estimates)
             return
         samples = net.sample_posterior(self.X_tgt[: self.max_images], self.n_samples, random_state=epoch)
         samples = np.asarray(samples).reshape(self.n_samples, -1, net.n_outputs_)[..., self.parameter]
