@@ -30,6 +30,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -50,7 +51,9 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     estimator : sklens regressor
         A regressor with a predictive distribution (``head='gaussian'`` or ``'flow'``; the default
         ``'auto'`` head on images is the gaussian). It is cloned and fitted on the source rows and the
-        unlabelled target rows.
+        unlabelled target rows. A model already trained, wrapped in ``sklearn.frozen.FrozenEstimator``,
+        is used as it is (not with ``adapt``, which trains again): ``fit`` then only estimates the
+        population, and ``y`` must be the labels of the simulation it was trained on (its prior).
     parameter : int
         The column of ``y`` whose population differs (0: θ_E in the experiments).
     bins : int or array-like
@@ -108,6 +111,12 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     >>> from sklens import DANNRegressor
     >>> model = PriorShiftRegressor(DANNRegressor(max_epochs=15), adapt=True)  # doctest: +SKIP
     >>> model.fit(X_sim, theta_e, X_tgt=X_survey).population_.plot(prior=model.prior_)  # doctest: +SKIP
+
+    A model trained once, applied to another survey without training again:
+
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> other = PriorShiftRegressor(FrozenEstimator(model.estimator_))  # doctest: +SKIP
+    >>> other.fit(X_sim, theta_e, X_tgt=X_other_survey).population_  # doctest: +SKIP
     """
 
     _parameter_constraints: dict = {
@@ -169,6 +178,12 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             self.
         """
         self._validate_params()
+        if self.adapt and isinstance(self.estimator, FrozenEstimator):
+            raise ValueError(
+                "adapt=True trains the regressor again under the estimated population, but the "
+                "estimator is a FrozenEstimator, which is not trained: give the unfitted regressor, or "
+                "adapt=False to correct the frozen model's predictions."
+            )
         X_src, y_src, X_tgt = split_packed(X, y, X_tgt)
         if X_tgt is None:
             raise ValueError(
@@ -279,10 +294,11 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------------------------- helpers
     def _check_head(self, X_src: np.ndarray) -> None:
-        head = self.estimator.get_params()["head"]
+        model = self.estimator.estimator if isinstance(self.estimator, FrozenEstimator) else self.estimator
+        head = model.get_params()["head"]
         if head == "auto":
             kind = "image" if X_src.ndim == 4 else "table"
-            head = self.estimator.auto_settings[kind]["head"]
+            head = model.auto_settings[kind]["head"]
         if not HEADS[head].has_distribution:
             names = " or ".join(f"head={name!r}" for name, cls in HEADS.items() if cls.has_distribution)
             raise ValueError(

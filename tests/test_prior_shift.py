@@ -6,6 +6,8 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
 
 from sklens import CNNRegressor, MMDRegressor, TargetData
@@ -53,11 +55,13 @@ def plain(shift):
 
 
 @pytest.fixture(scope="module")
-def corrected(shift):
+def corrected(shift, plain):
+    """The plain model, frozen: PriorShiftRegressor estimates and corrects without training it again."""
     X, y, X_tgt, *_ = shift
     message = r"parameter 0 differs from the simulation's prior .* predictions are corrected to the estimate"
     with pytest.warns(PopulationShiftWarning, match=message):
-        return PriorShiftRegressor(MODEL, bins=EDGES, support=(0.5, 3.0)).fit(X, y, X_tgt=X_tgt)
+        model = PriorShiftRegressor(FrozenEstimator(plain), bins=EDGES, support=(0.5, 3.0))
+        return model.fit(X, y, X_tgt=X_tgt)
 
 
 def test_the_target_population_is_estimated_within_0_1_and_the_corrected_predictions_are_better(
@@ -72,13 +76,16 @@ def test_the_target_population_is_estimated_within_0_1_and_the_corrected_predict
     assert mean.shape == std.shape == (50,) and (std > 0).all()
     assert corrected.sample_posterior(X_test[:5], 7, random_state=0).shape == (7, 5)
     np.testing.assert_array_equal(corrected.predict(X_test[:20]), corrected.predict(X_test[:20]))
+    # The frozen model, not trained again:
+    np.testing.assert_array_equal(corrected.estimator_.predict(X_test), plain.predict(X_test))
 
 
 def test_training_under_the_estimate_reweights_the_source_and_also_beats_the_plain_model(
     shift, plain, corrected
 ):
     """The second training is under the first's estimate, from its first epoch to its last; the first
-    training is the corrected model's (the same regressor and seed), so the estimate is its too."""
+    training is the plain model's (the same regressor and seed), so the estimate is the corrected
+    model's too."""
     X, y, X_tgt, _, X_test, y_test = shift
     with pytest.warns(PopulationShiftWarning, match=r"the regressor was trained under the estimate"):
         adapted = PriorShiftRegressor(MODEL, bins=EDGES, support=(0.5, 3.0), adapt=True)
@@ -163,13 +170,17 @@ def test_bad_input_is_refused_before_training(shift):
         PriorShiftRegressor(MODEL, parameter=2).fit(X, y, X_tgt=X_tgt)
     with pytest.raises(ValueError, match="'n_samples' parameter"):
         PriorShiftRegressor(MODEL, n_samples=1).fit(X, y, X_tgt=X_tgt)
+    with pytest.raises(ValueError, match="adapt=True trains the regressor again .* FrozenEstimator"):
+        PriorShiftRegressor(FrozenEstimator(MODEL), adapt=True).fit(X, y, X_tgt=X_tgt)
+    with pytest.raises(NotFittedError, match="CNNRegressor"):  # frozen before it was trained
+        PriorShiftRegressor(FrozenEstimator(MODEL)).fit(X, y, X_tgt=X_tgt)
 
 
-def test_it_composes_with_clone_pickle_and_a_grid_search(shift, corrected):
+def test_it_composes_with_clone_pickle_and_a_grid_search(shift, corrected, plain):
     X, y, X_tgt, _, X_test, y_test = shift
     loaded = pickle.loads(pickle.dumps(corrected))
     np.testing.assert_array_equal(loaded.predict(X_test[:10]), corrected.predict(X_test[:10]))
-    assert clone(corrected).get_params()["estimator"].get_params()["head"] == "gaussian"
+    assert clone(corrected).get_params()["estimator"].estimator is plain  # clone keeps a frozen model
     search = GridSearchCV(
         PriorShiftRegressor(clone(MODEL).set_params(max_epochs=3), bins=EDGES, support=(0.5, 3.0)),
         {"n_samples": [50, 100]},
