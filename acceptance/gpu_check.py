@@ -142,12 +142,12 @@ def time_reproduce(device: str, out: Path) -> dict:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="the device to check (cuda; cpu for the test)")
     parser.add_argument("--out", required=True, help="folder of the report and the models")
     parser.add_argument("--reproduce", action="store_true", help="also time sklens reproduce --preset quick")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out = Path(args.out)
     models_dir = out / "models"
     models_dir.mkdir(parents=True, exist_ok=True)

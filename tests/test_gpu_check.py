@@ -2,30 +2,20 @@
 a GPU machine but the device, so the script is ready (and not broken) when a GPU is lent."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "acceptance" / "gpu_check.py"
-
 
 @pytest.mark.slow
-def test_gpu_check_script_fits_every_estimator_and_reloads_it_in_a_process_without_a_gpu(tmp_path):
-    completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--device", "cpu", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        # One torch thread, as the rest of the suite (tests/conftest.py): 30 s instead of 71 s measured
-        # on a shared two-core machine. The reloading process inherits it, so both predict alike.
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+def test_gpu_check_script_fits_every_estimator_and_reloads_it_in_a_process_without_a_gpu(
+    tmp_path, load_script, monkeypatch
+):
+    # The reloading process predicts with one torch thread, as this one (tests/conftest.py), so that
+    # both sum in the same order.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    status = load_script("acceptance/gpu_check.py").main(["--device", "cpu", "--out", str(tmp_path)])
     report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert status == 0, json.dumps(report, indent=1)
     names = {row["name"] for row in report["estimators"]}
     assert {"CNN", "DANN", "MMD", "CORAL", "RSD", "DARE-GRAM", "LensClassifier"} <= names
     assert {"MMD-gaussian", "DANN-flow", "DANN-domain-batchnorm", "MMD-ensemble"} <= names
