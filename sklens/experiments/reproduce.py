@@ -60,12 +60,12 @@ _ONE_PASS = {
     "rsd": 0.91,
     "daregram": 0.91,
 }
+_SEPARATE_RATES = {**_SEPARATE, **{f"{LIBRARY_PREFIX}{method}": rate for method, rate in _LIBRARY.items()}}
 CPU_IMAGES_PER_SECOND = {
-    mode: {
-        **{method: rate * factor(method) for method, rate in _SEPARATE.items()},
-        **{f"{LIBRARY_PREFIX}{method}": rate * factor(method) for method, rate in _LIBRARY.items()},
-    }
-    for mode, factor in (("separate", lambda method: 1.0), ("seeds_in_one_pass", _ONE_PASS.get))
+    "separate": _SEPARATE_RATES,
+    "seeds_in_one_pass": {
+        row: rate * _ONE_PASS[row.removeprefix(LIBRARY_PREFIX)] for row, rate in _SEPARATE_RATES.items()
+    },
 }
 SIMULATED_IMAGES_PER_SECOND = 250
 #: The central intervals whose coverage a run with a predictive distribution records.
