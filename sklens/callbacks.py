@@ -1,14 +1,15 @@
-"""skorch callbacks: schedules and monitoring (DANN's two schedules, a finite-loss guard, progress)."""
+"""skorch callbacks: schedules and monitoring (learning-rate and DANN's schedules, a finite-loss guard, progress)."""
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from sklens.exceptions import NonFiniteLossError
 from sklens.nn.layers import GradientReversal
@@ -17,6 +18,35 @@ from sklens.nn.layers import GradientReversal
 def reversal_coefficient(progress: float, gamma: float = 10.0) -> float:
     """Ganin et al.'s schedule ``2 / (1 + exp(-gamma * progress)) - 1``, from 0 at the start to ~1."""
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+def cosine_schedule(max_epochs: int) -> LRScheduler:
+    """The learning rate annealed from its value to near 0 along a cosine over ``max_epochs`` epochs.
+
+    Epoch e trains at ``lr * (1 + cos(pi * e / max_epochs)) / 2`` (Loshchilov & Hutter 2017, without
+    restarts); the history records each epoch's rate as ``event_lr``.
+
+    Parameters
+    ----------
+    max_epochs : int
+        The epochs of the fit.
+
+    Returns
+    -------
+    skorch.callbacks.LRScheduler
+        The schedule, stepped once per epoch.
+
+    Examples
+    --------
+    >>> from sklens import CNNRegressor
+    >>> model = CNNRegressor(max_epochs=10, callbacks=[("lr_schedule", cosine_schedule(10))])
+    """
+    return LRScheduler(policy=CosineAnnealingLR, T_max=max_epochs)
+
+
+#: The learning-rate schedules of a regressor's ``lr_schedule``: each makes its callback from the fit's
+#: epochs (None: a constant rate).
+LR_SCHEDULES: dict[str, Callable[[int], Callback] | None] = {"constant": None, "cosine": cosine_schedule}
 
 
 class _DANNSchedule(Callback, ABC):

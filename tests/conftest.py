@@ -23,12 +23,12 @@ REGRESSORS = list(METHODS.values())
 FAST = dict(max_epochs=2, batch_size=16, lr=1e-3, random_state=0)
 
 #: The paper's configuration but its learning rate (``sklens.regression.PAPER_SETTINGS``): the point
-#: head, one BatchNorm over both domains and the plain network, so no spread is calibrated either. For
-#: tests of something other than the defaults on images (a save/load round trip, a validation split,
-#: an ensemble's equivalences), where the gaussian head, domain BatchNorm or the calibration hold-out
-#: would change what is measured. A user's network takes no ``module__feature_norm``: give it the other
-#: two.
-PAPER_LIKE = dict(head="point", domain_batchnorm=False, module__feature_norm=False)
+#: head, one BatchNorm over both domains, the plain network and a constant rate, so no spread is
+#: calibrated either. For tests of something other than the defaults on images (a save/load round trip,
+#: a validation split, an ensemble's equivalences), where the gaussian head, domain BatchNorm, a
+#: schedule or the calibration hold-out would change what is measured. A user's network takes no
+#: ``module__feature_norm``: give it the others.
+PAPER_LIKE = dict(head="point", domain_batchnorm=False, module__feature_norm=False, lr_schedule="constant")
 
 
 def toy_images(n: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:

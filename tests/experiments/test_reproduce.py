@@ -165,7 +165,8 @@ def test_the_library_rows_train_at_the_defaults_and_their_runs_record_them(tiny_
     with (out / "runs" / "sklens-mmd-seeds0-1" / "model.pkl").open("rb") as stream:
         library = pickle.load(stream)
     assert library.settings_ == {
-        "lr": 3e-4,
+        "lr": 1e-3,
+        "lr_schedule": "cosine",
         "head": "gaussian",
         "domain_batchnorm": True,
         "feature_norm": True,
@@ -173,11 +174,12 @@ def test_the_library_rows_train_at_the_defaults_and_their_runs_record_them(tiny_
     assert isinstance(library.module_.features[-1], FeatureNorm)
     with (out / "runs" / "mmd-seeds0-1" / "model.pkl").open("rb") as stream:
         paper = pickle.load(stream)
-    assert (paper.settings_["lr"], paper.settings_["head"], paper.settings_["domain_batchnorm"]) == (
-        1e-3,
-        "point",
-        False,
-    )
+    assert (
+        paper.settings_["lr"],
+        paper.settings_["lr_schedule"],
+        paper.settings_["head"],
+        paper.settings_["domain_batchnorm"],
+    ) == (1e-3, "constant", "point", False)
     assert not isinstance(paper.module_.features[-1], FeatureNorm)  # module__feature_norm=False
     settings = {run["method"]: run["settings"] for run in result.runs if run["seed"] == 0}
     for name in ("sklens-dann", "sklens-mmd", "sklens-oracle"):
