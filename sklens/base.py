@@ -556,7 +556,9 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
             return every, [np.sort(fold) for fold in np.array_split(order, CROSS_FIT_FOLDS)]
         return np.sort(order[n_held_out:]), [np.sort(order[:n_held_out])]
 
-    def _cross_fitted_samples(self, X: np.ndarray, y: np.ndarray, X_tgt, folds: list[np.ndarray]) -> np.ndarray:
+    def _cross_fitted_samples(
+        self, X: np.ndarray, y: np.ndarray, X_tgt, folds: list[np.ndarray]
+    ) -> np.ndarray:
         """Out-of-sample draws of every row of ``folds``, in their order: for each fold, those of a copy
         of this model trained on the other rows (with the same target rows and a seed of its own)."""
         seeds = np.random.SeedSequence(check_random_state_seed(self.random_state)).generate_state(len(folds))

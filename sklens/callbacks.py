@@ -1,4 +1,4 @@
-"""skorch callbacks: schedules and monitoring (learning-rate and DANN's schedules, a finite-loss guard, progress)."""
+"""skorch callbacks: schedules (learning rate, DANN's) and monitoring (a finite-loss guard, progress)."""
 
 from __future__ import annotations
 
