@@ -35,6 +35,7 @@ BASE = {
     "head": "gaussian",
     "module__feature_norm": True,
     "lr": 3e-4,
+    "lr_schedule": "constant",
     "calibration_fraction": 0.1,
 }
 #: One setting changed from ``BASE``, and the methods it is tried for (None: every method).
@@ -49,6 +50,8 @@ VARIANTS: dict[str, tuple[dict, tuple[str, ...] | None]] = {
     "median bandwidth": ({"bandwidth": "median"}, ("mmd",)),
     "lambda 3": ({"lambda_da": 3.0}, ("dann", "mmd")),
     "lambda 0.1": ({"lambda_da": 0.1}, ("rsd",)),
+    "cosine 3e-4": ({"lr_schedule": "cosine"}, ("mmd",)),
+    "cosine 1e-3": ({"lr": 1e-3, "lr_schedule": "cosine"}, ("mmd",)),
 }
 #: What each row trains: a regressor of ``METHODS`` and the labels it is fitted on.
 ROWS = {

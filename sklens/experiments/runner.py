@@ -279,10 +279,11 @@ class ExperimentConfig(ABC):
 
     def _method_row(self, method: str, *, name: str, record: Mapping[str, Any], **params) -> Row:
         """The row ``name`` of ``method`` (a name of `methods`): the configuration's estimator
-        parameters of the method, and ``params``."""
+        parameters of the method (its learning rate, constant), and ``params``."""
         regressor, labels = ORACLES.get(method, (method, "source"))
         shared = {
             "lr": self.learning_rates()[method],
+            "lr_schedule": "constant",  # the configuration's rate throughout, as the paper trained
             "max_epochs": self.epochs,
             "batch_size": self.batch_size,
             "domain_batchnorm": self.domain_batchnorm and labels == "source",

@@ -185,11 +185,13 @@ def test_the_library_rows_train_at_the_defaults_and_their_runs_record_them(tiny_
     for name in ("sklens-dann", "sklens-mmd", "sklens-oracle"):
         recorded = settings[name]
         assert (recorded["lr"], recorded["head"], recorded["domain_batchnorm"]) == ("auto", "auto", "auto")
+        assert recorded["lr_schedule"] == "auto"
         assert recorded["calibration_fraction"] == 0.1 and "module__feature_norm" not in recorded
         assert (recorded["max_epochs"], recorded["batch_size"]) == (1, 32)
     for name in ("none", "dann", "mmd"):
         recorded = settings[name]
         assert (recorded["lr"], recorded["head"], recorded["domain_batchnorm"]) == (1e-3, "point", False)
+        assert recorded["lr_schedule"] == "constant"
         assert recorded["calibration_fraction"] == 0 and recorded["module__feature_norm"] is False
 
 
