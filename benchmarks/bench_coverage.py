@@ -95,17 +95,18 @@ def run_one(data, name: str, size: int, calibrated: bool, method: str, seed: int
 
 def to_markdown(results: list[dict]) -> str:
     lines = [
-        "| data | method | training images | calibration | source 68% | source 95% | source R² "
-        "| target 68% | target 95% | target R² | factor |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| data | method | training images | seed | calibration | source 68% | source 95% | source R² "
+        "| target 68% | target 95% | target R² | factor | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    key = lambda r: (r["data"], r["method"], r["size"], not r["calibrated"], r["seed"])  # noqa: E731
+    key = lambda r: (r["data"], r["method"], r["size"], r["seed"], not r["calibrated"])  # noqa: E731
     for r in sorted(results, key=key):
         s, t = r["source"], r["target"]
         lines.append(
-            f"| {r['data']} | {r['method']} | {r['size']:,} | {'on' if r['calibrated'] else 'off'} | "
-            f"{s['coverage'][0]:.3f} | {s['coverage'][1]:.3f} | {s['r2']:.3f} | {t['coverage'][0]:.3f} | "
-            f"{t['coverage'][1]:.3f} | {t['r2']:.3f} | {r['spread_scale'][0]:.2f} |"
+            f"| {r['data']} | {r['method']} | {r['size']:,} | {r['seed']} | "
+            f"{'on' if r['calibrated'] else 'off'} | {s['coverage'][0]:.3f} | {s['coverage'][1]:.3f} | "
+            f"{s['r2']:.3f} | {t['coverage'][0]:.3f} | {t['coverage'][1]:.3f} | {t['r2']:.3f} | "
+            f"{r['spread_scale'][0]:.2f} | {r['train_seconds']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -21,7 +21,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from skorch import NeuralNetRegressor
 from skorch.callbacks import PassthroughScoring
@@ -85,10 +84,6 @@ AUTO_SETTINGS: dict[str, dict] = {
 AUTO_PARAMETERS = ("lr", "lr_schedule", "head", "domain_batchnorm")
 #: Samples per held-out row from which the spread's calibration factors are learnt.
 CALIBRATION_SAMPLES = 500
-#: Fewest held-out rows the spread is calibrated on directly; below, it is cross-fitted on every row.
-CROSS_FIT_ROWS = 200
-#: Folds of the cross-fitted calibration.
-CROSS_FIT_FOLDS = 5
 #: The loss terms a training step records, each also as its spread over an ensemble's members.
 LOSS_TERMS = ("task_loss", "adaptation_loss")
 
@@ -192,14 +187,10 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         predictive distribution about its mean so that its central intervals at 5-95% cover their
         nominal share of the held-out rows (``sklens.calibration.spread_scales``; sigma scaling,
         as scikit-learn's ``CalibratedClassifierCV`` calibrates probabilities on held-out data). The
-        model then trains on the other rows (docs/studies/calibration.md measures the cost). Where
-        that share is fewer than 200 rows (under 2,000 source rows at 0.1), too few to pin the
-        factor down, the factor is cross-fitted instead: five copies of the model, each trained on
-        four fifths of the rows, predict the fifth they did not see, the factor is learnt from all
-        those out-of-sample predictions, and the model itself trains on every row (six fits in all).
-        0: no calibration. With fewer than 20 rows to hold out, the fit trains on every row, keeps
-        the head's spread and warns (``CalibrationWarning``). ``partial_fit`` trains on every row it
-        is given and keeps the last factor.
+        model then trains on the other rows (docs/studies/calibration.md measures the cost). 0: no
+        calibration. With fewer than 20 rows to hold out, the fit trains on every row, keeps the
+        head's spread and warns (``CalibrationWarning``). ``partial_fit`` trains on every row it is
+        given and keeps the last factor.
     **kwargs
         Further skorch parameters (e.g. ``module__hidden=(32,)``, ``module__feature_norm=False``,
         ``optimizer__weight_decay=1e-4``).
@@ -453,14 +444,11 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         with seeded_torch(self.random_state, self.device, stream=stream):
             if not resume:
                 self._initialize_for(X_src, y_src, np.asarray(y).ndim)
-            train, folds = self._calibration_split(len(X_src))
-            # the cross-fitted copies train first, so that what the model's callbacks write is its own
-            samples = self._cross_fitted_samples(X_src, y_src, X_tgt, folds) if len(folds) > 1 else None
+            train, held_out = self._calibration_split(len(X_src))
             self._train(X_src[train], y_src[train], X_tgt, stream=stream, **fit_params)
         self.spread_scale_ = np.ones(self.n_outputs_)
-        if folds:
-            samples = self._source_samples(X_src[folds[0]]) if samples is None else samples
-            self.spread_scale_ = spread_scales(samples, y_src[np.concatenate(folds)].astype(np.float64))
+        if len(held_out):
+            self.spread_scale_ = self._spread_scales(X_src[held_out], y_src[held_out])
         return self
 
     def partial_fit(self, X, y=None, classes=None, X_tgt=None, **fit_params):
@@ -527,20 +515,14 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         )
         self.initialize()
 
-    def _calibration_split(self, n_rows: int) -> tuple[np.ndarray | slice, list[np.ndarray]]:
-        """The source rows to train on, and the folds of rows whose out-of-sample predictions calibrate
-        the spread, drawn from ``random_state``.
-
-        No fold when the head has no distribution or ``calibration_fraction`` is 0 (or holds out fewer
-        than ``MIN_CALIBRATION_ROWS``); one held-out fold, not trained on, when it holds out at least
-        ``CROSS_FIT_ROWS``; else ``CROSS_FIT_FOLDS`` folds over every row, each predicted by a model
-        trained on the others, and the model itself trains on every row. Every row to train on is
-        a slice: indexing by it is a view, so the inputs are not copied.
-        """
+    def _calibration_split(self, n_rows: int) -> tuple[np.ndarray | slice, np.ndarray]:
+        """The source rows to train on and those held out to calibrate the spread (none when the head
+        has no distribution or ``calibration_fraction`` is 0), drawn from ``random_state``. Without a
+        hold-out, every row as a slice: indexing by it is a view, so the inputs are not copied."""
         every, rows = slice(None), np.arange(n_rows)
         n_held_out = round(self.calibration_fraction * n_rows)
         if not (self.output_head_[0].has_distribution and self.calibration_fraction):
-            return every, []
+            return every, rows[:0]
         if n_held_out < MIN_CALIBRATION_ROWS:
             warnings.warn(
                 f"{type(self).__name__}: calibration_fraction={self.calibration_fraction} of {n_rows} "
@@ -550,28 +532,15 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
                 CalibrationWarning,
                 stacklevel=3,
             )
-            return every, []
-        order = np.random.default_rng(check_random_state_seed(self.random_state)).permutation(rows)
-        if n_held_out < CROSS_FIT_ROWS:
-            return every, [np.sort(fold) for fold in np.array_split(order, CROSS_FIT_FOLDS)]
-        return np.sort(order[n_held_out:]), [np.sort(order[:n_held_out])]
+            return every, rows[:0]
+        held_out = np.random.default_rng(check_random_state_seed(self.random_state)).permutation(n_rows)
+        return np.sort(held_out[n_held_out:]), np.sort(held_out[:n_held_out])
 
-    def _cross_fitted_samples(
-        self, X: np.ndarray, y: np.ndarray, X_tgt, folds: list[np.ndarray]
-    ) -> np.ndarray:
-        """Out-of-sample draws of every row of ``folds``, in their order: for each fold, those of a copy
-        of this model trained on the other rows (with the same target rows and a seed of its own)."""
-        seeds = np.random.SeedSequence(check_random_state_seed(self.random_state)).generate_state(len(folds))
-        samples = []
-        for fold, seed in zip(folds, seeds, strict=True):
-            others = np.setdiff1d(np.arange(len(X)), fold, assume_unique=True)
-            copy = clone(self).set_params(calibration_fraction=0.0, random_state=int(seed), warm_start=False)
-            samples.append(copy.fit(X[others], y[others], X_tgt)._source_samples(X[fold]))
-        return np.concatenate(samples, axis=1)
-
-    def _source_samples(self, X: np.ndarray) -> np.ndarray:
-        """``CALIBRATION_SAMPLES`` draws per source row, (n_samples, n, k), before calibration."""
-        return self._samples(X, CALIBRATION_SAMPLES, random_state=0, domain="source")[0]
+    def _spread_scales(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each parameter's calibration factor on held-out source rows (their own BatchNorm
+        statistics), from the model's samples as trained."""
+        samples, _ = self._samples(X, CALIBRATION_SAMPLES, random_state=0, domain="source")
+        return spread_scales(samples, y.astype(np.float64))
 
     def _train(
         self, X_src: np.ndarray, y_src: np.ndarray, X_tgt: np.ndarray | None, stream: int = 0, **fit_params

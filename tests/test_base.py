@@ -440,24 +440,12 @@ def test_the_papers_settings_are_one_mapping_away():
 
 
 def test_calibration_holds_out_its_share_of_the_source_and_warns_when_too_few_rows_remain():
-    """At least 200 rows to hold out: the model trains on the others. Fewer: the factor is cross-fitted
-    on every row (five copies, each predicting the fifth it did not train on) and the model trains on
-    every row. Under 20: no calibration, and a warning."""
     X, X_tgt = images(300), images(64, seed=1)
     y = toy_target(X)
-    held_out = MMDRegressor(max_epochs=1, batch_size=32, random_state=0, calibration_fraction=0.7)
-    held_out.fit(X, y, X_tgt=X_tgt)
-    assert len(held_out.history[0, "batches"]) == 3  # 90 training rows in batches of 32
-    cross_fitted = MMDRegressor(max_epochs=1, batch_size=32, random_state=0, calibration_fraction=0.2)
-    cross_fitted.fit(X, y, X_tgt=X_tgt)
-    assert len(cross_fitted.history[0, "batches"]) == 10  # every one of the 300 rows trains
-    scales = [model.spread_scale_ for model in (held_out, cross_fitted)]
-    assert all(scale.shape == (1,) and scale[0] != 1.0 for scale in scales) and scales[0] != scales[1]
-    again = clone(cross_fitted).fit(X, y, X_tgt=X_tgt)
-    np.testing.assert_array_equal(again.spread_scale_, cross_fitted.spread_scale_)  # seeded folds
-    # the copies leave the model's own random stream alone: it is the fit without calibration
-    plain = clone(cross_fitted).set_params(calibration_fraction=0).fit(X, y, X_tgt=X_tgt)
-    np.testing.assert_array_equal(plain.predict(X[:16]), cross_fitted.predict(X[:16]))
+    model = MMDRegressor(max_epochs=1, batch_size=32, random_state=0, calibration_fraction=0.2)
+    model.fit(X, y, X_tgt=X_tgt)
+    assert len(model.history[0, "batches"]) == 8  # 240 training rows in batches of 32
+    assert model.spread_scale_.shape == (1,) and model.spread_scale_[0] != 1.0
     with pytest.warns(CalibrationWarning, match=r"holds out 6, fewer than the 20"):
         small = MMDRegressor(max_epochs=1, random_state=0).fit(X[:60], y[:60], X_tgt=X_tgt)
     assert small.spread_scale_[0] == 1.0 and len(small.history[0, "batches"]) == 2  # every row trains
@@ -492,14 +480,15 @@ def test_the_calibrated_spread_scales_every_form_of_the_predictive_distribution(
 
 def test_fit_time_calibration_brings_an_over_confident_head_to_nominal_coverage():
     """Tabular rows, a gaussian head trained long on few rows: over-confident on fresh rows (68% intervals
-    cover under 0.5); calibrated by cross-fitting (a fifth of 400 rows is under 200), both levels cover
-    within 0.08 of nominal. Measured: raw 0.33 / 0.59, calibrated 0.70 / 0.92."""
+    cover under 0.5); calibrated on its held-out fifth, both levels cover within 0.08 of nominal.
+    80 epochs at lr 1e-2 (150 at 3e-3 took twice as long): raw 0.30 / 0.55, calibrated 0.66 / 0.93
+    measured."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2600, 6)).astype(np.float32)
     y = X @ rng.normal(size=6) + 0.5 * rng.normal(size=2600)
-    train, fresh = slice(0, 400), slice(600, None)
+    train, fresh = slice(0, 600), slice(600, None)
     settings = dict(
-        head="gaussian", max_epochs=60, lr=1e-2, batch_size=100, random_state=0, module__hidden=(128, 128)
+        head="gaussian", max_epochs=80, lr=1e-2, batch_size=128, random_state=0, module__hidden=(128, 128)
     )
     raw = CNNRegressor(calibration_fraction=0, **settings).fit(X[train], y[train])
     calibrated = CNNRegressor(calibration_fraction=0.2, **settings).fit(X[train], y[train])
