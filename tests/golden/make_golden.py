@@ -63,6 +63,7 @@ SETTINGS = dict(
     random_state=3,
     module__feature_norm=False,
     calibration_fraction=0.0,  # added in 1.0 (after the file was written): 0 is the old behaviour
+    lr_schedule="constant",  # added in 1.0 too: MMD's image default became a cosine
 )
 
 
