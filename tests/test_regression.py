@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -194,3 +196,15 @@ def test_adaptation_beats_no_adaptation_on_a_synthetic_shift():
     for name in ("MMD", "DANN+DSBN"):
         assert scores[name] > scores["none"] + 0.5, scores
     assert scores["AdaBN"] > scores["none"], scores
+
+
+def test_a_default_regressor_trains_its_cnn_in_channels_last_memory_and_a_pickle_keeps_it(toy):
+    X, y, X_tgt = toy
+    model = DANNRegressor(**FAST).fit(X, y, X_tgt=X_tgt)
+    weight = model.module_.features[1][0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    loaded = pickle.loads(pickle.dumps(model))
+    assert loaded.module_.features[1][0].weight.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_array_equal(loaded.predict(X_tgt), model.predict(X_tgt))
+    plain = DANNRegressor(**FAST, module__channels_last=False).fit(X, y, X_tgt=X_tgt)
+    assert plain.module_.features[1][0].weight.is_contiguous()

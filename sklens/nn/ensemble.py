@@ -340,7 +340,7 @@ def stack_networks(networks: Sequence[nn.Module], feature_layer: str, row_ndim: 
         return networks[0]
     if feature_layer == "features" and all(hasattr(n, "features") and hasattr(n, "head") for n in networks):
         try:
-            return StackedNetwork(
+            stacked = StackedNetwork(
                 _stack_layers([n.features for n in networks]),
                 _stack_layers([n.head for n in networks]),
                 len(networks),
@@ -348,6 +348,10 @@ def stack_networks(networks: Sequence[nn.Module], feature_layer: str, row_ndim: 
             )
         except _NotStackable:
             pass
+        else:  # the members' memory layout (PaperCNN's channels_last)
+            if getattr(networks[0], "channels_last", False):
+                stacked.to(memory_format=torch.channels_last)
+            return stacked
     return MemberList(networks, feature_layer, row_ndim)
 
 

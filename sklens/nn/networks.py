@@ -63,6 +63,19 @@ class PaperCNN(nn.Module):
         End the feature extractor with [`FeatureNorm`][sklens.nn.layers.FeatureNorm]: each image's
         feature vector standardised over its features, so bright images cannot reach feature norms
         far outside the bulk's (what domain adaptation aligns and the head reads).
+    channels_last : bool
+        Keep the convolutions' weights in channels-last memory, so that the convolutions, BatchNorm
+        and max pooling compute in that layout (a 4-D weight keeps its layout when the network moves
+        to another device). On the CPU their kernels are faster there: the sklens regressors train
+        1.1 to 1.25 times as fast on one thread, the network alone 1.4 times (docs/performance.md).
+        The values are the same up to float rounding (the
+        convolutions take another algorithm); False computes in PyTorch's default layout, as sklens
+        did before.
+
+    Attributes
+    ----------
+    channels_last : bool
+        As given.
 
     Examples
     --------
@@ -79,6 +92,7 @@ class PaperCNN(nn.Module):
         widths: Sequence[int] = (8, 16, 32),
         hidden: Sequence[int] = (128,),
         feature_norm: bool = False,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         if isinstance(hidden, Integral):
@@ -102,6 +116,9 @@ class PaperCNN(nn.Module):
         )
         n_features = self.features(torch.zeros(1, in_channels, *image_size)).shape[1]
         self.head = mlp(n_features, list(hidden), n_outputs)
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -64,6 +64,7 @@ SETTINGS = dict(
     module__feature_norm=False,
     calibration_fraction=0.0,  # added in 1.0 (after the file was written): 0 is the old behaviour
     lr_schedule="constant",  # added in 1.0 too: MMD's image default became a cosine
+    module__channels_last=False,  # added in 1.0 too: the default layout's rounding
 )
 
 

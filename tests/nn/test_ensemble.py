@@ -81,3 +81,12 @@ def test_a_wrong_member_axis_is_refused():
     stacked = stack_networks(members(lambda: MLPRegressorNet(5)), "features", row_ndim=1)
     with pytest.raises(ValueError, match=r"\(B, 3, \*row\)"):
         stacked(torch.zeros(4, 2, 5))
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_stacked_members_keep_their_memory_layout(channels_last):
+    nets = members(lambda: PaperCNN(image_size=(16, 16), channels_last=channels_last))
+    stacked = stack_networks(nets, "features", row_ndim=3)
+    weight = stacked.features[1][0].weight  # 3 members x 16 filters of 8 x 3 x 3
+    assert weight.is_contiguous(memory_format=torch.channels_last) is channels_last
+    assert weight.is_contiguous() is not channels_last

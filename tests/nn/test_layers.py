@@ -56,6 +56,13 @@ def test_max_pool_equals_torch_bit_for_bit_with_gradients(shape, kernel, stride,
     assert outputs[0].is_contiguous() and grads[0].is_contiguous()
 
 
+def test_max_pool_keeps_a_channels_last_input_channels_last():
+    x = torch.randn(4, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    out = MaxPool2d(2)(x)
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+    assert torch.equal(out, torch.nn.MaxPool2d(2)(x.contiguous()))
+
+
 def test_feature_norm_standardises_each_row_as_numpy_does():
     x = torch.randn(5, 2, 12, dtype=torch.float64) * torch.tensor([1.0, 300.0]).view(1, 2, 1)
     expected = (x.numpy() - x.numpy().mean(-1, keepdims=True)) / np.sqrt(

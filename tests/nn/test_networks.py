@@ -3,6 +3,7 @@ import torch
 
 from sklens.nn.layers import FeatureNorm
 from sklens.nn.networks import MLPRegressorNet, PaperCNN, default_network
+from sklens.nn.tap import tap_features
 
 
 def test_paper_cnn_matches_table_2():
@@ -65,3 +66,29 @@ def test_the_cnn_takes_its_head_layers_as_the_mlp_does_and_warns_for_an_int():
     with pytest.warns(FutureWarning, match=r"hidden is a sequence .* Use hidden=\(64,\)"):
         old = PaperCNN(image_size=(16, 16), hidden=64)
     assert [layer.out_features for layer in old.head if isinstance(layer, torch.nn.Linear)] == [64, 1]
+
+
+def test_the_cnn_computes_in_channels_last_memory_by_default_and_as_before_without_it():
+    torch.manual_seed(0)
+    fast = PaperCNN(image_size=(16, 16), feature_norm=True)
+    torch.manual_seed(0)
+    plain = PaperCNN(image_size=(16, 16), feature_norm=True, channels_last=False)
+    conv = fast.features[1][0].weight  # 16 x 8 x 3 x 3: the layout is not ambiguous
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert plain.features[1][0].weight.is_contiguous()
+    x = torch.randn(6, 1, 16, 16)
+    with tap_features(fast, "features") as tapped:
+        out = fast(x)
+    assert fast.features[2](fast.features[1](fast.features[0](x))).is_contiguous(
+        memory_format=torch.channels_last
+    )
+    assert tapped[0].is_contiguous()  # the flattened features are rows in the default order
+    torch.testing.assert_close(out, plain(x), atol=1e-5, rtol=1e-5)  # the same values, up to rounding
+    out.sum().backward()
+    plain(x).sum().backward()
+    for a, b in zip(fast.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4)
+    # The layout survives a state dict round trip into a new network.
+    fresh = PaperCNN(image_size=(16, 16), feature_norm=True)
+    fresh.load_state_dict(plain.state_dict())
+    assert fresh.features[1][0].weight.is_contiguous(memory_format=torch.channels_last)
