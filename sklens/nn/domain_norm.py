@@ -75,8 +75,10 @@ class DomainBatchNorm(nn.Module):
             return self._normalise(x, self.domain)
         if self.n_source >= len(x):
             return self._normalise(x, "source")
-        n = self.n_source
-        return torch.cat([self._normalise(x[:n], "source"), self._normalise(x[n:], "target")])
+        # One split, not two slices: its gradient is one concatenation, where each slice's would be a
+        # zero-filled tensor of the whole batch (in the default layout, whatever the input's).
+        source, target = x.split([self.n_source, len(x) - self.n_source])
+        return torch.cat([self._normalise(source, "source"), self._normalise(target, "target")])
 
     def _normalise(self, x: torch.Tensor, domain: str) -> torch.Tensor:
         if domain == "source" or not (self.share_affine and self.source.affine):
