@@ -98,6 +98,52 @@ def test_training_under_the_estimate_reweights_the_source_and_also_beats_the_pla
     assert rmse(adapted, X_test, y_test) < 0.93 * rmse(plain, X_test, y_test)  # measured 0.91
 
 
+class ToySimulator:
+    """Simulates the toy lenses again with θ_E drawn from a population (uniform within its bins)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.calls = []
+
+    def __call__(self, population, random_state):
+        self.calls.append(population)
+        rng = np.random.default_rng(100 + random_state)
+        bins = rng.choice(len(population.weights), size=self.n, p=population.weights)
+        theta = rng.uniform(population.edges[bins], population.edges[bins + 1])
+        X = np.column_stack([theta + 0.25 * rng.normal(size=self.n), rng.normal(size=(self.n, 3))])
+        return X.astype(np.float32), theta
+
+
+def test_a_simulator_trains_the_second_regressor_on_a_source_simulated_under_the_estimate(
+    shift, plain, corrected
+):
+    """The simulator gets the first training's estimate (the corrected model's: the same regressor and
+    seed); the second regressor is trained on what it returns, whose prior is the estimate, so its
+    predictions are not corrected again. It beats the plain model and the correction alone."""
+    X, y, X_tgt, _, X_test, y_test = shift
+    simulator = ToySimulator(3000)
+    with pytest.warns(
+        PopulationShiftWarning, match=r"trained again on a source simulated under the estimate"
+    ):
+        model = PriorShiftRegressor(MODEL, bins=EDGES, support=(0.5, 3.0), adapt=True, simulator=simulator)
+        model.fit(X, y, X_tgt=X_tgt)
+    [population] = simulator.calls
+    np.testing.assert_array_equal(population.weights, corrected.population_.weights)
+    assert model.population_ is population and model.training_population_ is population
+    assert not model.corrects_
+    X_sim, y_sim = ToySimulator(3000)(population, 0)
+    again = clone(MODEL).fit(X_sim, y_sim, X_tgt=X_tgt)
+    np.testing.assert_array_equal(model.predict(X_test), again.predict(X_test))
+    assert rmse(model, X_test, y_test) < 0.93 * rmse(plain, X_test, y_test)
+    assert rmse(model, X_test, y_test) < rmse(corrected, X_test, y_test)
+    with pytest.raises(ValueError, match="simulator .* needs adapt=True"):
+        PriorShiftRegressor(MODEL, simulator=simulator).fit(X, y, X_tgt=X_tgt)
+    with pytest.raises(ValueError, match=r"simulator returned 10 images and labels of shape \(9,\)"):
+        PriorShiftRegressor(
+            MODEL, bins=EDGES, support=(0.5, 3.0), adapt=True, simulator=lambda p, s: (X[:10], y[:9])
+        ).fit(X, y, X_tgt=X_tgt)
+
+
 def test_the_estimate_can_be_refined_during_the_second_training(shift):
     """With ``adapt_start``, each epoch from it on re-estimates the population from the second
     model's posteriors; the estimate is their mean, and the posteriors, trained under a mixture of

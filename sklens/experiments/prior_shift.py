@@ -8,7 +8,8 @@ library's defaults, adapted to the target without the shift (``METHOD``) and wit
 (``METHOD-shift``), and with the shift and prior-shift awareness
 ([`PriorShiftRegressor`][sklens.prior_shift.PriorShiftRegressor]: predictions corrected to the
 estimated population, ``METHOD-correct``; trained under it too, ``METHOD-adapt``; and the latter without
-a shift, ``METHOD-adapt-noshift``, to show that nothing is lost); no adaptation and an oracle trained on
+a shift, ``METHOD-adapt-noshift``, to show that nothing is lost; and trained again on a source simulated
+under the estimate, ``METHOD-resimulate``); no adaptation and an oracle trained on
 the shifted target's labels are the floor and the ceiling. Every run is scored on the shifted target's
 test set (RMSE, R², and the offset per θ_E bin) and on the unshifted target's (R²); a prior-shift-aware
 run also records its estimated population and its total-variation distance from the true one (the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,7 +31,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import Bunch
 
 from sklens._atomic import atomic_write
-from sklens.experiments.data import load_scaled_domains
+from sklens.experiments.data import load_scaled_domains, scale_pixels
 from sklens.experiments.paper_config import METHOD_LABELS
 from sklens.experiments.report import RESIDUAL_BINS, binned_fractional_residual
 from sklens.experiments.runner import (
@@ -47,11 +49,12 @@ SHIFTED_TARGETS = {"lognormal": "paper-target-lognormal", "des-population": "pap
 POPULATION_BINS = np.arange(0.5, 3.0001, 0.25)
 #: What each kind of row of a method trains: the target it adapts to, and the prior-shift option.
 ROW_KINDS = {
-    "": ("target", None),
-    "-shift": ("shifted", None),
-    "-correct": ("shifted", False),
-    "-adapt": ("shifted", True),
-    "-adapt-noshift": ("target", True),
+    "": {"unlabelled": "target", "adapt": None},
+    "-shift": {"unlabelled": "shifted", "adapt": None},
+    "-correct": {"unlabelled": "shifted", "adapt": False},
+    "-adapt": {"unlabelled": "shifted", "adapt": True},
+    "-adapt-noshift": {"unlabelled": "target", "adapt": True},
+    "-resimulate": {"unlabelled": "shifted", "adapt": True, "resimulate": True},
 }
 
 
@@ -61,6 +64,7 @@ class PriorShiftRow(Row):
     estimated population); ``adapt=None`` is the plain regressor."""
 
     adapt: bool | None = None
+    resimulate: bool = False
 
     def make_estimator(self, random_state: int, *, n_members: int = 1, device: str = "auto"):
         """The row's regressor, wrapped as the row says (see `Row.make_estimator`)."""
@@ -71,6 +75,19 @@ class PriorShiftRow(Row):
             return regressor
         bins = POPULATION_BINS
         return PriorShiftRegressor(regressor, bins=bins, support=(bins[0], bins[-1]), adapt=self.adapt)
+
+    def fit(self, model, data: Bunch):
+        """Fit as `Row.fit` does; a ``resimulate`` row's second training is on a source simulated again
+        under the estimate (as many training images as the source's, scaled by the source's scale)."""
+        if self.resimulate:
+            from sklens.simulation import PopulationSimulator
+            from sklens.simulation._api import PAPER_DOMAINS
+
+            transform = partial(scale_pixels, scale=data.scales[0], scaling=data.scaling)
+            n_train = len(data.train["source"][0])
+            simulator = PopulationSimulator(PAPER_DOMAINS[0], n_train, transform=transform, progress=False)
+            model.set_params(simulator=simulator)
+        return super().fit(model, data)
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,7 @@ class PriorShiftConfig(ExperimentConfig):
     Attributes
     ----------
     methods : tuple of str
-        Adaptive methods (keys of ``sklens.regression.METHODS`` but ``none``); each gets the five rows
+        Adaptive methods (keys of ``sklens.regression.METHODS`` but ``none``); each gets the six rows
         of the module's description. No adaptation and the oracle are always trained.
     shifted : str
         The shifted target's population: ``lognormal`` or ``des-population`` (``SHIFTED_TARGETS``).
@@ -108,16 +125,16 @@ class PriorShiftConfig(ExperimentConfig):
         return {**super()._choices(), "shifted": tuple(SHIFTED_TARGETS)}
 
     def rows(self) -> dict[str, Row]:
-        """No adaptation, the oracle on the shifted target's labels, and five rows per method."""
+        """No adaptation, the oracle on the shifted target's labels, and six rows per method."""
         size = {"max_epochs": self.epochs, "batch_size": self.batch_size}
         rows = {
             "none": PriorShiftRow("none", "none", size, {"row": "none"}, unlabelled="shifted"),
             "oracle": PriorShiftRow("oracle", "none", size, {"row": "oracle"}, labels="shifted"),
         }
         for method in self.methods:
-            for suffix, (target, adapt) in ROW_KINDS.items():
+            for suffix, kind in ROW_KINDS.items():
                 name = f"{method}{suffix}"
-                rows[name] = PriorShiftRow(name, method, size, {"row": name}, unlabelled=target, adapt=adapt)
+                rows[name] = PriorShiftRow(name, method, size, {"row": name}, **kind)
         return rows
 
     def load_data(
@@ -138,7 +155,7 @@ class PriorShiftConfig(ExperimentConfig):
             for part in ("train", "test", "validation")
         }
         truth = Population.from_values(parts["train"]["shifted"][1], POPULATION_BINS, name="theta_E")
-        return Bunch(**parts, scales=(*plain.scales, shifted.scales[1]), truth=truth)
+        return Bunch(**parts, scales=(*plain.scales, shifted.scales[1]), scaling=self.scaling, truth=truth)
 
     def measure(self, row: Row, model, data: Bunch, seeds: tuple[int, ...]) -> list[dict]:
         """RMSE, R² and offsets per θ_E bin on the shifted target's test set, R² on the unshifted
@@ -235,6 +252,7 @@ class PriorShiftConfig(ExperimentConfig):
             "-correct": "with the shift, predictions corrected to the estimate",
             "-adapt": "with the shift, trained under the estimate",
             "-adapt-noshift": "without the shift, trained under the estimate",
+            "-resimulate": "with the shift, trained on a source simulated under the estimate",
         }
         if name in ("none", "oracle"):
             return {"none": "No DA", "oracle": "Oracle (shifted target's labels)"}[name]
@@ -259,7 +277,7 @@ class PriorShiftConfig(ExperimentConfig):
             estimates = [
                 r["population"]["weights"] for r in completed(runs) if r["row"] == name and "population" in r
             ]
-            if estimates and name.endswith(("-correct", "-adapt")):
+            if estimates and name.endswith(("-correct", "-adapt", "-resimulate")):
                 ax.stairs(np.mean(estimates, axis=0) / truth.widths, truth.edges, label=self.row_label(name))
         ax.set_xlabel("θ_E (″)")
         ax.set_ylabel("density")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,8 @@ from sklens.simulation._config import SimulationConfig, load_config
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from sklens.population import Population
 
 DEFAULT_CHUNK_SIZE = 500
 #: The presets of the paper's source and target domains: `load_paper_domains`'s defaults (written out
@@ -150,6 +153,55 @@ def _check_targets(targets: Sequence[str] | None, config: SimulationConfig) -> l
     return names
 
 
+def _with_populations(config: SimulationConfig, populations: Mapping[str, Population]) -> SimulationConfig:
+    """``config`` with each named parameter drawn from its population's histogram (``sklens_binned``)."""
+    import copy
+
+    import yaml
+
+    from sklens.population import Population
+
+    parsed = copy.deepcopy(config.deeplenstronomy)
+    for name, population in populations.items():
+        if name not in LENS_PARAMETERS:
+            raise ValueError(
+                f"populations: unknown parameter {name!r}; the valid names are {list(LENS_PARAMETERS)}."
+            )
+        if not isinstance(population, Population):
+            raise TypeError(
+                f"populations[{name!r}] must be a sklens.population.Population; got {population!r}."
+            )
+        parts = LENS_PARAMETERS[name].split("-")
+        if len(parts) != 5:
+            raise ValueError(
+                f"populations: {name} is not a profile parameter (it is a plane's {parts[2]}); only the "
+                "parameters of a light, mass or shear profile can be drawn from a population."
+            )
+        plane, slot, profile, parameter, _ = parts
+        distribution = {
+            "DISTRIBUTION": {
+                "NAME": "sklens_binned",
+                "PARAMETERS": {"edges": population.edges.tolist(), "weights": population.weights.tolist()},
+            }
+        }
+        for configuration in parsed["GEOMETRY"].values():
+            species = configuration.get(plane, {}).get(slot)
+            entry = next((e for e in parsed["SPECIES"].values() if e.get("NAME") == species), None)
+            parameters = (entry or {}).get(profile, {}).get("PARAMETERS", {})
+            if parameter not in parameters:
+                raise ValueError(
+                    f"populations: the {config.source} does not draw {name} ({plane} {slot} {profile} "
+                    f"{parameter}) in every configuration."
+                )
+            parameters[parameter] = distribution
+    options = {"IMAGES": "noiseless" if config.noiseless else "observed"}
+    if config.target_explicit:
+        options["TARGET"] = config.target_column
+    header = f"# The {config.source} with {', '.join(populations)} drawn from populations (sklens_binned).\n"
+    text = header + yaml.safe_dump({**parsed, "SKLENS": options}, sort_keys=False)
+    return dataclasses.replace(config, text=text, deeplenstronomy=parsed)
+
+
 def _check_columns(config: SimulationConfig, columns, targets: list[str] | None) -> None:
     """Refuse an SKLENS.TARGET or ``targets`` that the configuration's metadata does not hold."""
     if config.target_explicit and config.target_column not in columns:
@@ -242,6 +294,7 @@ def simulate_lenses(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
     targets: Sequence[str] | None = None,
+    populations: Mapping[str, Population] | None = None,
 ) -> Bunch | tuple[np.ndarray, np.ndarray | None]:
     """Simulate ``n`` strong-lens images with deeplenstronomy, reproducibly and in parallel.
 
@@ -280,6 +333,14 @@ def simulate_lenses(
         a parameter with one value in every image (fixed by the configuration) gives a
         ``UserWarning``. None returns the configuration's target (theta_E for the lens-modelling
         presets). Not with a classification configuration (``SKLENS.CLASSES``).
+    populations : mapping of str to Population, optional
+        Parameters to draw from another population than the configuration's: short names (keys of
+        ``LENS_PARAMETERS``) to a [`Population`][sklens.population.Population], whose histogram
+        (uniform within each bin) replaces the parameter's distribution in every configuration of the
+        GEOMETRY. To simulate the source again under a population estimated from survey images
+        (``PriorShiftRegressor(...).population_``; see
+        [`PopulationSimulator`][sklens.simulation.PopulationSimulator]). The changed configuration is
+        the result's ``config`` and its own cache entry.
 
     Returns
     -------
@@ -312,6 +373,8 @@ def simulate_lenses(
     check_extras("sim", user="sklens.simulation")
     parsed = load_config(config)
     targets = _check_targets(targets, parsed)
+    if populations:
+        parsed = _with_populations(parsed, populations)
     seed = resolve_seed(random_state)
     key, description = _cache.cache_key(parsed.text, n, seed, chunk_size)
     with ExitStack() as stack:
@@ -451,3 +514,96 @@ def load_paper_domains(
         source=_split(simulate_lenses(source, n, **options)),
         target=_split(simulate_lenses(target, n, **options)),
     )
+
+
+class PopulationSimulator:
+    """Simulate a source again with one parameter drawn from a population.
+
+    The ``simulator`` of [`PriorShiftRegressor`][sklens.prior_shift.PriorShiftRegressor]: called with
+    the population estimated from the survey's images, it simulates ``n`` new source lenses whose
+    ``parameter`` follows it (every other parameter as the configuration draws it), so that the
+    regressor can be trained again on a simulation whose prior is the survey's population. A plain
+    object (it pickles, and sklearn's ``clone`` copies it).
+
+    Parameters
+    ----------
+    config : str or path-like
+        The source's preset or YAML file, as for [`simulate_lenses`][sklens.simulation.simulate_lenses].
+    n : int
+        Lenses per simulation.
+    parameter : str
+        The parameter drawn from the population: a key of ``LENS_PARAMETERS``.
+    transform : callable, optional
+        Applied to the images before they are returned (the pixel scaling the source had, say); it
+        must pickle to run in worker processes.
+    targets : list of str, optional
+        The labels returned, as in ``simulate_lenses`` (None: the configuration's, θ_E for the presets).
+    n_jobs : int
+        Simulation processes.
+    cache_dir : path-like, optional
+        Simulation cache, as in ``simulate_lenses`` (None keeps nothing).
+    progress : bool
+        Show a progress bar.
+
+    Examples
+    --------
+    >>> from sklens.population import Population
+    >>> simulator = PopulationSimulator("paper-source", 8, progress=False)
+    >>> X, y = simulator(Population([0.5, 1.0, 3.0], [1.0, 0.0]), random_state=0)
+    >>> X.shape, bool(((y >= 0.5) & (y <= 1.0)).all())
+    ((8, 1, 40, 40), True)
+    """
+
+    def __init__(
+        self,
+        config: str | os.PathLike,
+        n: int,
+        parameter: str = "theta_E",
+        *,
+        transform=None,
+        targets: Sequence[str] | None = None,
+        n_jobs: int = 1,
+        cache_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.n = n
+        self.parameter = parameter
+        self.transform = transform
+        self.targets = targets
+        self.n_jobs = n_jobs
+        self.cache_dir = cache_dir
+        self.progress = progress
+
+    def __call__(self, population: Population, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+        """Simulate ``n`` lenses with ``parameter`` drawn from ``population``.
+
+        Parameters
+        ----------
+        population : Population
+            The population to draw the parameter from.
+        random_state : int
+            Seed of the simulation.
+
+        Returns
+        -------
+        X : numpy.ndarray of shape (n, n_bands, H, W)
+            The images (transformed, with ``transform``).
+        y : numpy.ndarray
+            Their labels.
+        """
+        images, target = simulate_lenses(
+            self.config,
+            self.n,
+            random_state=random_state,
+            n_jobs=self.n_jobs,
+            cache_dir=self.cache_dir,
+            progress=self.progress,
+            targets=self.targets,
+            populations={self.parameter: population},
+            return_X_y=True,
+        )
+        return (images if self.transform is None else self.transform(images)), target
+
+    def __repr__(self) -> str:
+        return f"PopulationSimulator({self.config!r}, {self.n}, {self.parameter!r})"

@@ -38,7 +38,7 @@ def test_every_row_is_trained_scored_and_reported(tiny_run):
 def test_a_prior_shift_aware_run_records_its_estimate_and_its_distance_from_the_truth(tiny_run):
     _, result = tiny_run
     by_row = {run["row"]: run for run in result.runs}
-    for name in ("dann-correct", "dann-adapt", "dann-adapt-noshift"):
+    for name in ("dann-correct", "dann-adapt", "dann-adapt-noshift", "dann-resimulate"):
         population = by_row[name]["population"]
         assert len(population["weights"]) == len(POPULATION_BINS) - 1
         assert np.isclose(sum(population["weights"]), 1.0)
@@ -48,6 +48,7 @@ def test_a_prior_shift_aware_run_records_its_estimate_and_its_distance_from_the_
     for name in ("dann-correct", "dann-adapt"):
         assert len(by_row[name]["population"]["std"]) == len(POPULATION_BINS) - 1
     assert by_row["dann-adapt"]["population"] == by_row["dann-correct"]["population"]
+    assert by_row["dann-resimulate"]["population"] == by_row["dann-correct"]["population"]
     for name in ("none", "oracle", "dann", "dann-shift"):
         assert "population" not in by_row[name]
         assert np.isfinite(by_row[name]["rmse"]) and by_row[name]["rmse"] > 0

@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sklens.simulation import load_paper_domains, preset_names, preset_path, simulate_lenses, uncached_lenses
+from sklens.population import Population
+from sklens.simulation import (
+    PopulationSimulator,
+    load_paper_domains,
+    preset_names,
+    preset_path,
+    simulate_lenses,
+    uncached_lenses,
+)
 
 N, CHUNK, SEED = 16, 8, 3
 OPTIONS = dict(random_state=SEED, chunk_size=CHUNK, progress=False)
@@ -276,3 +284,64 @@ def test_another_thread_drawing_from_global_random_does_not_change_the_images():
         noisy_neighbour.join()
     np.testing.assert_array_equal(busy.images, quiet.images)
     np.testing.assert_array_equal(busy.target, quiet.target)
+
+
+def test_a_parameter_can_be_drawn_from_a_population(tmp_path, source):
+    """θ_E from a histogram (here all in [1″, 2″]) in place of the preset's uniform prior: the config
+    says so, and it is its own cache entry."""
+    population = Population([0.5, 1.0, 2.0, 3.0], [0.0, 1.0, 0.0], name="theta_E")
+    data = simulate_lenses(
+        "paper-source", N, populations={"theta_E": population}, cache_dir=tmp_path, **OPTIONS
+    )
+    theta = data.target
+    assert ((theta >= 1.0) & (theta <= 2.0)).all() and theta.std() > 0.1
+    assert not ((source.target >= 1.0) & (source.target <= 2.0)).all()
+    assert "sklens_binned" in data.config and data.images.shape == source.images.shape
+    plain = simulate_lenses("paper-source", N, cache_dir=tmp_path, **OPTIONS)
+    assert plain.cache_path != data.cache_path and plain.n_simulated_chunks == 2
+    np.testing.assert_array_equal(plain.images, source.images)
+    # The changed configuration is a runnable file of its own.
+    path = tmp_path / "resimulated.yaml"
+    path.write_text(data.config)
+    np.testing.assert_array_equal(simulate_lenses(path, N, **OPTIONS).target, theta)
+
+
+def test_population_simulator_draws_under_the_population_and_transforms_the_images():
+    import pickle
+
+    population = Population([0.5, 1.0, 3.0], [1.0, 0.0], name="theta_E")
+    simulator = PopulationSimulator("paper-source", 8, transform=np.negative, progress=False)
+    X, y = pickle.loads(pickle.dumps(simulator))(population, random_state=1)
+    data = simulate_lenses(
+        "paper-source", 8, random_state=1, populations={"theta_E": population}, progress=False
+    )
+    np.testing.assert_array_equal(X, -data.images)
+    np.testing.assert_array_equal(y, data.target)
+    assert (y <= 1.0).all()
+
+
+def test_bad_populations_are_refused_before_simulating():
+    population = Population([0.5, 3.0], [1.0])
+    with pytest.raises(ValueError, match="unknown parameter 'theta'"):
+        simulate_lenses("paper-source", 4, populations={"theta": population}, progress=False)
+    with pytest.raises(TypeError, match=r"populations\['theta_E'\] must be a sklens.population.Population"):
+        simulate_lenses("paper-source", 4, populations={"theta_E": [0.5, 3.0]}, progress=False)
+    with pytest.raises(ValueError, match="lens_redshift is not a profile parameter"):
+        simulate_lenses("paper-source", 4, populations={"lens_redshift": population}, progress=False)
+
+
+def test_a_binned_quantile_inverts_the_histograms_cumulative_distribution():
+    from sklens.simulation._populations import binned_quantile
+
+    edges, weights = [0.0, 1.0, 3.0], [0.5, 0.5]
+    assert [binned_quantile(u, edges, weights) for u in (0.0, 0.25, 0.5, 0.75, 1.0)] == [
+        0.0,
+        0.5,
+        1.0,
+        2.0,
+        3.0,
+    ]
+    assert binned_quantile(0.5, [0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 1.0]) in (
+        1.0,
+        2.0,
+    )  # an empty bin: its edges
