@@ -44,13 +44,14 @@ from sklens.nn.heads import HEADS
 
 # Training images per second per process (member-images for an ensemble), for the estimate printed
 # before a long run. Separate runs: measured by the quick preset's main job on the 2-core development
-# CPU (two processes at a time, one torch thread each, quiet; December 2026: none 1,020-1,180, DANN
-# 440-570, MMD 560-565, and the library's rows DANN 460-490, MMD 480-495, oracle 1,000-1,190). The
-# paper's oracle, CORAL, RSD and DARE-GRAM: the rates of the rows they train alike (no DA; MMD). In
-# one pass: the separate rates times the one-pass/separate ratio measured in November 2026 (none 1.05,
-# oracle 0.81, DANN 0.93, MMD 0.91; studies/one-pass-ensembles.md).
-_SEPARATE = {"none": 1070, "oracle": 1070, "dann": 520, "mmd": 560, "coral": 560, "rsd": 560, "daregram": 560}
-_LIBRARY = {"none": 1070, "oracle": 1080, "dann": 470, "mmd": 488, "coral": 488, "rsd": 488, "daregram": 488}
+# CPU (two processes at a time, one torch thread each, quiet; December 2026, the CNN in channels-last
+# memory: none 1,380-1,395, DANN 735-750, MMD 750-770, and the library's rows DANN 570-640, MMD
+# 645-655, oracle 1,290-1,350). The paper's oracle, CORAL, RSD and DARE-GRAM: the rates of the rows
+# they train alike (no DA; MMD). In one pass: the separate rates times the one-pass/separate ratio
+# measured in November 2026 in the default layout (none 1.05, oracle 0.81, DANN 0.93, MMD 0.91;
+# studies/one-pass-ensembles.md).
+_SEPARATE = {"none": 1390, "oracle": 1390, "dann": 745, "mmd": 760, "coral": 760, "rsd": 760, "daregram": 760}
+_LIBRARY = {"none": 1390, "oracle": 1320, "dann": 600, "mmd": 648, "coral": 648, "rsd": 648, "daregram": 648}
 _ONE_PASS = {
     "none": 1.05,
     "oracle": 0.81,
