@@ -88,8 +88,12 @@ class MaxPool2d(nn.MaxPool2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
-        if x.device.type != "cpu" or x.dim() != 4 or self.return_indices or channels_last:
+        if (
+            x.device.type != "cpu"
+            or x.dim() != 4
+            or self.return_indices
+            or x.is_contiguous(memory_format=torch.channels_last)  # already fast: pool it as it is
+        ):
             return super().forward(x)
         pair = nn.modules.utils._pair
         return _ChannelsLastMaxPool.apply(

@@ -161,6 +161,13 @@ def _with_populations(config: SimulationConfig, populations: Mapping[str, Popula
 
     from sklens.population import Population
 
+    if not isinstance(populations, Mapping):
+        raise TypeError(
+            "populations must map parameter names to populations, e.g. {'theta_E': population}; got "
+            f"{type(populations).__name__}."
+        )
+    if not populations:
+        return config
     parsed = copy.deepcopy(config.deeplenstronomy)
     for name, population in populations.items():
         if name not in LENS_PARAMETERS:
@@ -197,6 +204,8 @@ def _with_populations(config: SimulationConfig, populations: Mapping[str, Popula
     options = {"IMAGES": "noiseless" if config.noiseless else "observed"}
     if config.target_explicit:
         options["TARGET"] = config.target_column
+    if config.classes:
+        options["CLASSES"] = config.classes
     header = f"# The {config.source} with {', '.join(populations)} drawn from populations (sklens_binned).\n"
     text = header + yaml.safe_dump({**parsed, "SKLENS": options}, sort_keys=False)
     return dataclasses.replace(config, text=text, deeplenstronomy=parsed)
@@ -373,7 +382,7 @@ def simulate_lenses(
     check_extras("sim", user="sklens.simulation")
     parsed = load_config(config)
     targets = _check_targets(targets, parsed)
-    if populations:
+    if populations is not None:
         parsed = _with_populations(parsed, populations)
     seed = resolve_seed(random_state)
     key, description = _cache.cache_key(parsed.text, n, seed, chunk_size)

@@ -326,6 +326,8 @@ def test_bad_populations_are_refused_before_simulating():
         simulate_lenses("paper-source", 4, populations={"theta": population}, progress=False)
     with pytest.raises(TypeError, match=r"populations\['theta_E'\] must be a sklens.population.Population"):
         simulate_lenses("paper-source", 4, populations={"theta_E": [0.5, 3.0]}, progress=False)
+    with pytest.raises(TypeError, match="populations must map parameter names to populations"):
+        simulate_lenses("paper-source", 4, populations=population, progress=False)
     with pytest.raises(ValueError, match="lens_redshift is not a profile parameter"):
         simulate_lenses("paper-source", 4, populations={"lens_redshift": population}, progress=False)
 
