@@ -67,10 +67,9 @@ class PaperCNN(nn.Module):
         Keep the convolutions' weights in channels-last memory, so that the convolutions, BatchNorm
         and max pooling compute in that layout (a 4-D weight keeps its layout when the network moves
         to another device). On the CPU their kernels are faster there: the sklens regressors train
-        1.1 to 1.25 times as fast on one thread, the network alone 1.4 times (docs/performance.md).
-        The values are the same up to float rounding (the
-        convolutions take another algorithm); False computes in PyTorch's default layout, as sklens
-        did before.
+        1.2 to 1.25 times as fast on one thread (docs/performance.md). The values are the same up to
+        float rounding (the convolutions take another algorithm); False computes in PyTorch's
+        default layout, as sklens did before.
 
     Attributes
     ----------
