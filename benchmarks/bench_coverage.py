@@ -5,9 +5,11 @@ For each data set and training size, a default-constructed regressor (``DANNRegr
 fit-time calibration of the spread (the default, ``calibration_fraction=0.1``) and, as the reference in
 the same run, with it off (``calibration_fraction=0``). Both are scored on the same held-out source
 images: the share inside the central 68% and 95% intervals, nominal 0.68 and 0.95, and R^2; the target's
-coverage is reported beside it. Data sets: ``toy`` (`sklens.datasets.make_toy_lenses`, 32 x 32; 4,000
-fresh source images to test on) and ``paper`` (the paper's scaled domains at 50,000 lenses per domain,
-training images from its training split; the first 4,000 images of each test split).
+coverage is reported beside it. ``--calibration-fraction`` and ``--members`` (``n_members``) try other
+settings; ``--calibrated-only`` skips the reference. Data sets: ``toy``
+(`sklens.datasets.make_toy_lenses`, 32 x 32; 4,000 fresh source images to test on) and ``paper`` (the
+paper's scaled domains at 50,000 lenses per domain, training images from its training split; the first
+4,000 images of each test split).
 
     PYTHONPATH=. python benchmarks/bench_coverage.py --data toy paper --sizes 500 2000 8000 \\
         --cache-dir CACHE --out bench-coverage
@@ -59,16 +61,22 @@ def load(data: str, cache_dir: Path | None, n_max: int) -> dict:
     }
 
 
-def run_one(data, name: str, size: int, calibrated: bool, method: str, seed: int, epochs, out: Path) -> dict:
+def run_one(
+    data, name: str, size: int, calibrated: bool, method: str, seed: int, epochs, options: dict, out: Path
+) -> dict:
     import torch
 
-    path = out / f"{name}-{method}-n{size}-{'calibrated' if calibrated else 'raw'}-seed{seed}.json"
+    fraction, members = options["calibration_fraction"], options["members"]
+    variant = f"calibrated{fraction:g}" if calibrated else "raw"
+    path = out / f"{name}-{method}-n{size}-{variant}-m{members}-seed{seed}.json"
     if path.exists():
         return json.loads(path.read_text())
     torch.set_num_threads(1)
     X, y = (part[:size] for part in data["train"]["source"])
     X_tgt = data["train"]["target"][0][: max(size, 500)]
-    params = {"random_state": seed, "calibration_fraction": 0.1 if calibrated else 0.0}
+    params = {"random_state": seed, "calibration_fraction": fraction if calibrated else 0.0}
+    if members > 1:
+        params["n_members"] = members
     if epochs:
         params["max_epochs"] = epochs
     model = METHODS[method](**params)
@@ -79,6 +87,8 @@ def run_one(data, name: str, size: int, calibrated: bool, method: str, seed: int
         "method": method,
         "size": size,
         "calibrated": calibrated,
+        "calibration_fraction": fraction if calibrated else 0.0,
+        "members": members,
         "seed": seed,
         "train_seconds": time.perf_counter() - start,
         "spread_scale": model.spread_scale_.tolist(),
@@ -95,16 +105,17 @@ def run_one(data, name: str, size: int, calibrated: bool, method: str, seed: int
 
 def to_markdown(results: list[dict]) -> str:
     lines = [
-        "| data | method | training images | seed | calibration | source 68% | source 95% | source R² "
-        "| target 68% | target 95% | target R² | factor | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| data | method | members | training images | seed | held out | source 68% | source 95% "
+        "| source R² | target 68% | target 95% | target R² | factor | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     key = lambda r: (r["data"], r["method"], r["size"], r["seed"], not r["calibrated"])  # noqa: E731
     for r in sorted(results, key=key):
         s, t = r["source"], r["target"]
+        held_out = f"{r['calibration_fraction']:g}" if r["calibration_fraction"] else "off"
         lines.append(
-            f"| {r['data']} | {r['method']} | {r['size']:,} | {r['seed']} | "
-            f"{'on' if r['calibrated'] else 'off'} | {s['coverage'][0]:.3f} | {s['coverage'][1]:.3f} | "
+            f"| {r['data']} | {r['method']} | {r['members']} | {r['size']:,} | {r['seed']} | "
+            f"{held_out} | {s['coverage'][0]:.3f} | {s['coverage'][1]:.3f} | "
             f"{s['r2']:.3f} | {t['coverage'][0]:.3f} | {t['coverage'][1]:.3f} | {t['r2']:.3f} | "
             f"{r['spread_scale'][0]:.2f} | {r['train_seconds']:.0f} |"
         )
@@ -121,6 +132,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("bench-coverage"))
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument(
+        "--calibration-fraction", type=float, default=0.1, help="of the calibrated fits (default: 0.1)"
+    )
+    parser.add_argument("--members", type=int, default=1, help="n_members of every fit (default: 1)")
+    parser.add_argument("--calibrated-only", action="store_true", help="skip the uncalibrated reference")
     args = parser.parse_args(argv)
     if max(args.sizes) > 35_000 or min(args.sizes) < 1:
         parser.error(f"--sizes must lie in [1, 35000] (the paper's training split); got {args.sizes}")
@@ -129,10 +145,14 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.data:
         data = load(name, args.cache_dir, max(args.sizes))
         todo = [
-            (n, calibrated, seed) for n in args.sizes for seed in args.seeds for calibrated in (True, False)
+            (n, calibrated, seed)
+            for n in args.sizes
+            for seed in args.seeds
+            for calibrated in ((True,) if args.calibrated_only else (True, False))
         ]
+        options = {"calibration_fraction": args.calibration_fraction, "members": args.members}
         runs = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
-            delayed(run_one)(data, name, size, calibrated, args.method, seed, args.epochs, args.out)
+            delayed(run_one)(data, name, size, calibrated, args.method, seed, args.epochs, options, args.out)
             for size, calibrated, seed in todo
         )
         results += list(tqdm(runs, total=len(todo), desc=f"{name} runs"))

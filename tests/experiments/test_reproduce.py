@@ -346,6 +346,24 @@ def test_the_gap_closed_column_appears_only_where_a_family_has_its_floor_and_cei
     assert "| MMD, sklens defaults | 0.900 ± 0.000 | 0.850 ± 0.000 | 0.98 ± 0.013 | 0.95 ± 0.018 |" in alone
 
 
+def test_the_header_gives_the_paper_rows_settings_only_where_the_table_has_such_rows():
+    from sklens.experiments.report import format_table
+    from sklens.experiments.reproduce import ReproductionConfig, summarise
+
+    runs = [{"method": m, "seed": 0, "r2": {"source": 0.9, "target": 0.8}} for m in ("dann", "sklens-dann")]
+
+    def header(methods):
+        config = ReproductionConfig(n=100, epochs=1, seeds=1, methods=methods)
+        return format_table(config, summarise(runs, methods), []).splitlines()[2]
+
+    library, paper, both = header(("sklens-dann",)), header(("dann",)), header(("dann", "sklens-dann"))
+    assert library.startswith("100 lenses per domain (70/10/20 split), 1 epochs, 1 seeds, scaling")
+    assert "configured as the paper's" not in library and "domain BatchNorm" not in library
+    assert 'Rows marked "sklens defaults"' in library
+    assert "lr dann 6e-05 (the rows configured as the paper's)" in paper and "sklens defaults" not in paper
+    assert "(the rows configured as the paper's)" in both and 'Rows marked "sklens defaults"' in both
+
+
 def test_ensemble_is_a_deprecated_name_of_seeds_in_one_pass(tiny_run):
     out, first = tiny_run
     options = {k: v for k, v in tiny().items() if k != "seeds_in_one_pass"}
