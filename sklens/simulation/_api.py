@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
@@ -230,11 +230,13 @@ def _run_pending(config, jobs, n_jobs, progress_bar, targets) -> int:
     """Simulate the chunks in ``jobs`` [(size, seed, path)], updating the progress bar."""
     if not jobs:
         return 0
-    # With workers, the check runs in one of them, so the parent never imports deeplenstronomy
-    # (~200 MB of resident memory saved next to the assembled images).
+    # With workers, the check runs in them, so the parent never imports deeplenstronomy (~200 MB of
+    # resident memory saved next to the assembled images). Every worker that will simulate runs it at
+    # once, so that each imports deeplenstronomy (seconds; more where Python cannot cache compiled
+    # bytecode) beside the others, not after the first has checked; the checks are alike.
     workdir = jobs[0][2].parent
     check = delayed(_adapter.validate_config)(config.deeplenstronomy, config.source, workdir)
-    (columns,) = Parallel(n_jobs=n_jobs)([check])
+    columns = Parallel(n_jobs=n_jobs)([check] * min(effective_n_jobs(n_jobs), len(jobs)))[0]
     _check_columns(config, columns, targets)
     tasks = (delayed(_simulate_chunk)(config, size, seed, path) for size, seed, path in jobs)
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
