@@ -69,7 +69,8 @@ class PaperCNN(nn.Module):
         to another device). On the CPU their kernels are faster there: the sklens regressors train
         1.2 to 1.25 times as fast on one thread (docs/performance.md). The values are the same up to
         float rounding (the convolutions take another algorithm); False computes in PyTorch's
-        default layout, as sklens did before.
+        default layout, as sklens did before. An optimiser that flattens the weights with ``view``
+        (``torch.optim.LBFGS``) needs False (``module__channels_last=False`` on an estimator).
 
     Attributes
     ----------
