@@ -489,7 +489,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         them, then build the modules."""
         self.input_shape_ = tuple(X_src.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
-        auto = self.auto_settings["image" if len(self.input_shape_) == 3 else "table"]
+        auto = self.auto_settings_for(self.input_shape_, len(X_src))
         given = {name: getattr(self, name) for name in AUTO_PARAMETERS}
         self.settings_ = {
             **{name: auto[name] if _is_auto(value) else value for name, value in given.items()},
@@ -514,6 +514,30 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
             else None
         )
         self.initialize()
+
+    def auto_settings_for(self, input_shape: tuple[int, ...], n_rows: int) -> dict:
+        """What the ``'auto'`` settings become for a fit on ``n_rows`` source rows of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one row: (C, H, W) for images, (n_features,) for a table.
+        n_rows : int
+            The number of labelled source rows given to ``fit``.
+
+        Returns
+        -------
+        dict
+            ``lr``, ``lr_schedule``, ``head``, ``domain_batchnorm`` and ``feature_norm``: the class's
+            ``auto_settings`` for the kind of input (``MMDRegressor`` also looks at the fit's length).
+
+        Examples
+        --------
+        >>> from sklens import DANNRegressor
+        >>> DANNRegressor().auto_settings_for((1, 40, 40), 2800)["lr"]
+        0.001
+        """
+        return self.auto_settings["image" if len(input_shape) == 3 else "table"]
 
     def _calibration_split(self, n_rows: int) -> tuple[np.ndarray | slice, np.ndarray]:
         """The source rows to train on and those held out to calibrate the spread (none when the head

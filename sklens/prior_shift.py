@@ -333,8 +333,7 @@ class PriorShiftRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         model = self.estimator.estimator if isinstance(self.estimator, FrozenEstimator) else self.estimator
         head = model.get_params()["head"]
         if head == "auto":
-            kind = "image" if X_src.ndim == 4 else "table"
-            head = model.auto_settings[kind]["head"]
+            head = model.auto_settings_for(X_src.shape[1:], len(X_src))["head"]
         if not HEADS[head].has_distribution:
             names = " or ".join(f"head={name!r}" for name, cls in HEADS.items() if cls.has_distribution)
             raise ValueError(
