@@ -111,13 +111,13 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
     feature_layer : str
         Name of the sub-module whose output is the feature vector (``'features'`` for sklens networks).
     lr : float or 'auto'
-        Adam's learning rate. ``'auto'``: the class's ``auto_settings`` for the input: 3e-4 on images,
-        3e-3 on (n_samples, n_features) tables.
+        Adam's learning rate. ``'auto'``: what ``auto_settings_for`` gives for the training data, from
+        the class's ``auto_settings``: 3e-4 on images, 3e-3 on (n_samples, n_features) tables.
     lr_schedule : {'auto', 'constant', 'cosine'}
         How the learning rate moves over the ``max_epochs`` of a fit: ``'constant'``, or ``'cosine'``
         (annealed to near 0 along a cosine, stepped per epoch: `sklens.callbacks.cosine_schedule`;
         a ``partial_fit`` beyond ``max_epochs`` follows the cosine back up). ``'auto'``: the class's
-        ``auto_settings``: constant, but for ``MMDRegressor`` on images.
+        ``auto_settings``: constant, but for ``MMDRegressor``'s short fits on images.
     max_epochs : int
         Epochs; an epoch covers the source rows once.
     batch_size : int

@@ -133,11 +133,15 @@ class MMDRegressor(DomainAdaptiveRegressor):
         bulk's norm at the paper's size) inflates every bandwidth and flattens the kernel for the rest of
         the batch; the median is not moved by a few such rows (docs/studies/mmd-outliers.md).
     lr : float or 'auto'
-        ``'auto'``: 1e-3 for images, 3e-3 for (n_samples, n_features) input (the paper's 6e-5:
-        ``PAPER_SETTINGS``).
+        ``'auto'``: on images, 1e-3 for a fit of at most ``long_fit_steps`` (5,000) optimisation
+        steps (``ceil(n_rows / batch_size) * max_epochs``) and 6e-5 for a longer one; 3e-3 for
+        (n_samples, n_features) input. The paper's settings: ``PAPER_SETTINGS``.
     lr_schedule : {'auto', 'constant', 'cosine'}
-        ``'auto'``: ``'cosine'`` for images (from 1e-3, it measured best: docs/studies/defaults.md),
-        constant for (n_samples, n_features) input.
+        ``'auto'``: on images, ``'cosine'`` (from 1e-3) for a fit of at most ``long_fit_steps`` steps
+        and ``'constant'`` (6e-5) for a longer one, each of which measured best at its size: 1,320
+        steps (2,800 images, 15 epochs) and 32,820 (35,000 images, 30 epochs;
+        docs/studies/defaults.md); constant for (n_samples, n_features) input. ``settings_`` records
+        what a fit resolved.
     **kwargs
         Every parameter of [`CNNRegressor`][sklens.regression.CNNRegressor].
 
@@ -188,7 +192,7 @@ class MMDRegressor(DomainAdaptiveRegressor):
     #: On images, a fit of more optimisation steps than this (``ceil(n_rows / batch_size) * max_epochs``)
     #: gets ``long_fit_settings`` instead: the cosine from 1e-3 measured best at 1,320 steps (the quick
     #: preset), a constant 6e-5 at 32,820 (the paper's size; docs/studies/defaults.md).
-    long_fit_steps = 10_000
+    long_fit_steps = 5_000
     long_fit_settings = {"lr": 6e-5, "lr_schedule": "constant"}
 
     def auto_settings_for(self, input_shape: tuple[int, ...], n_rows: int) -> dict:

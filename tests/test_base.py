@@ -421,6 +421,38 @@ def test_auto_settings_follow_the_input_and_the_class():
     assert not any(isinstance(m, FeatureNorm) for m in given.module_.modules())
 
 
+def test_a_long_mmd_fit_on_images_gets_a_constant_slow_rate():
+    """MMD's image rate depends on the fit's length: the cosine from 1e-3 up to ``long_fit_steps``
+    optimisation steps (ceil(rows / batch_size) x max_epochs), a constant 6e-5 beyond; other
+    classes and tables do not look at the length."""
+    image = (1, 40, 40)
+    assert MMDRegressor.long_fit_steps == 5_000
+    short = MMDRegressor().auto_settings_for(image, 5_000)  # 157 batches x 30 epochs = 4,710 steps
+    long = MMDRegressor().auto_settings_for(image, 5_400)  # 169 x 30 = 5,070
+    assert (short["lr"], short["lr_schedule"]) == (1e-3, "cosine")
+    assert (long["lr"], long["lr_schedule"]) == (6e-5, "constant")
+    assert {k: v for k, v in long.items() if k not in ("lr", "lr_schedule")} == {
+        k: v for k, v in short.items() if k not in ("lr", "lr_schedule")
+    }
+    assert MMDRegressor(max_epochs=15).auto_settings_for(image, 5_400)["lr"] == 1e-3  # 2,535 steps
+    assert MMDRegressor(batch_size=-1).auto_settings_for(image, 10**6)["lr"] == 1e-3  # 30 steps
+    assert MMDRegressor().auto_settings_for((8,), 10**6)["lr"] == 3e-3  # tables: the constant 3e-3
+    assert DANNRegressor().auto_settings_for(image, 10**6)["lr"] == 1e-3
+
+    class QuicklyLong(MMDRegressor):  # the same rule, reached within a test's few steps
+        long_fit_steps = 3
+
+    X, X_tgt = images(64), images(64, seed=1)
+    settings = dict(max_epochs=2, batch_size=32, random_state=0, calibration_fraction=0)
+    fitted = QuicklyLong(**settings).fit(X, toy_target(X), X_tgt=X_tgt)  # 2 x 2 = 4 steps
+    assert (fitted.settings_["lr"], fitted.settings_["lr_schedule"]) == (6e-5, "constant")
+    assert fitted.optimizer_.param_groups[0]["lr"] == 6e-5 and "event_lr" not in fitted.history[-1]
+    assert (
+        QuicklyLong(**{**settings, "max_epochs": 1}).fit(X, toy_target(X), X_tgt=X_tgt).settings_["lr"]
+        == 1e-3
+    )
+
+
 def test_the_papers_settings_are_one_mapping_away():
     X, X_tgt = images(64), images(64, seed=1)
     model = DANNRegressor(max_epochs=1, random_state=0, **PAPER_SETTINGS["dann"]).fit(

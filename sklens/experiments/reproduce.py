@@ -374,8 +374,6 @@ def resolve_config(preset: str = "quick", **overrides) -> ReproductionConfig:
         overrides["lr"] = dict.fromkeys(METHOD_LABELS, float(overrides["lr"]))
     if overrides.get("lambda_da") is not None:
         overrides["lambda_da"] = {**base.lambda_da, **overrides["lambda_da"]}
-    if overrides.get("methods") is not None:
-        overrides["methods"] = tuple(overrides["methods"])
     config = base.with_overrides(**overrides)
     config.validate()
     return config

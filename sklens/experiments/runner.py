@@ -195,14 +195,20 @@ class ExperimentConfig(ABC):
         Parameters
         ----------
         **overrides
-            Fields and their new values.
+            Fields and their new values. A field of several names (``methods``, ``heads``, ...) takes
+            any sequence of them, or one string of comma-separated names, as on the command line.
 
         Returns
         -------
         ExperimentConfig
             The new configuration (not validated: see `validate`).
         """
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        for name, value in overrides.items():
+            if isinstance(getattr(self, name, None), tuple) and isinstance(value, str | list):
+                parts = value.split(",") if isinstance(value, str) else value
+                overrides[name] = tuple(part for part in parts if part != "")
+        return replace(self, **overrides)
 
     def validate(self) -> None:
         """Raise a ValueError naming the field and the values it allows unless every field is valid.

@@ -122,6 +122,18 @@ def test_an_unknown_scaling_is_refused_before_simulating(tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
+def test_a_string_of_names_is_read_as_comma_separated_names_as_on_the_command_line():
+    from sklens.experiments.uncertainty import resolve_uncertainty_config
+
+    assert resolve_config(methods="sklens-mmd").methods == ("sklens-mmd",)
+    assert resolve_config(methods="dann,mmd,").methods == ("dann", "mmd")
+    assert resolve_config(methods=["dann"]).methods == ("dann",)
+    config = resolve_uncertainty_config(methods="dann", heads="gaussian")
+    assert list(config.rows()) == ["dann-gaussian"]  # not one row per letter
+    with pytest.raises(ValueError, match=r"unknown methods \['dan'\]"):
+        resolve_config(methods="dan")
+
+
 def test_renamed_configuration_names_still_work_with_a_future_warning():
     with pytest.warns(
         FutureWarning,
