@@ -11,7 +11,7 @@ once (atomically), so an interrupted reproduction resumes where it stopped.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -427,7 +427,7 @@ def reproduce(
     n: int | None = None,
     epochs: int | None = None,
     seeds: int | None = None,
-    methods: tuple[str, ...] | None = None,
+    methods: Sequence[str] | str | None = None,
     scaling: str | None = None,
     mmd_bandwidth: str | None = None,
     domain_batchnorm: bool | None = None,
@@ -461,8 +461,9 @@ def reproduce(
         Training epochs of every method, instead of the preset's.
     seeds : int, optional
         Training seeds per method, instead of the preset's.
-    methods : tuple of str, optional
-        Rows to train, instead of the preset's: among ``'none'``, ``'dann'``, ``'mmd'``, ``'coral'``,
+    methods : sequence of str or str, optional
+        Rows to train, instead of the preset's (a string: comma-separated names): among ``'none'``,
+        ``'dann'``, ``'mmd'``, ``'coral'``,
         ``'rsd'``, ``'daregram'`` and ``'oracle'`` (configured as the paper's), and each of them
         prefixed ``'sklens-'`` (at the library's defaults, e.g. ``'sklens-dann'``).
     scaling : str, optional
