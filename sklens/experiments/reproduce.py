@@ -463,9 +463,9 @@ def reproduce(
         Training seeds per method, instead of the preset's.
     methods : sequence of str or str, optional
         Rows to train, instead of the preset's (a string: comma-separated names): among ``'none'``,
-        ``'dann'``, ``'mmd'``, ``'coral'``,
-        ``'rsd'``, ``'daregram'`` and ``'oracle'`` (configured as the paper's), and each of them
-        prefixed ``'sklens-'`` (at the library's defaults, e.g. ``'sklens-dann'``).
+        ``'dann'``, ``'mmd'``, ``'coral'``, ``'rsd'``, ``'daregram'`` and ``'oracle'`` (configured as
+        the paper's), and each of them prefixed ``'sklens-'`` (at the library's defaults, e.g.
+        ``'sklens-dann'``).
     scaling : str, optional
         Pixel scaling, ``'per-domain'``, ``'raw'`` or ``'asinh'``, instead of the preset's.
     mmd_bandwidth : str, optional
