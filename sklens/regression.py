@@ -138,10 +138,9 @@ class MMDRegressor(DomainAdaptiveRegressor):
         (n_samples, n_features) input. The paper's settings: ``PAPER_SETTINGS``.
     lr_schedule : {'auto', 'constant', 'cosine'}
         ``'auto'``: on images, ``'cosine'`` (from 1e-3) for a fit of at most ``long_fit_steps`` steps
-        and ``'constant'`` (6e-5) for a longer one, each of which measured best at its size: 1,320
-        steps (2,800 images, 15 epochs) and 32,820 (35,000 images, 30 epochs;
-        docs/studies/defaults.md); constant for (n_samples, n_features) input. ``settings_`` records
-        what a fit resolved.
+        and ``'constant'`` (6e-5) for a longer one: the cosine measured best at 1,320 and 2,820 steps,
+        the constant rate at 7,500 and 32,820 (2,800 to 35,000 images; docs/studies/defaults.md);
+        constant for (n_samples, n_features) input. ``settings_`` records what a fit resolved.
     **kwargs
         Every parameter of [`CNNRegressor`][sklens.regression.CNNRegressor].
 
@@ -190,8 +189,8 @@ class MMDRegressor(DomainAdaptiveRegressor):
         "table": AUTO_SETTINGS["table"],
     }
     #: On images, a fit of more optimisation steps than this (``ceil(n_rows / batch_size) * max_epochs``)
-    #: gets ``long_fit_settings`` instead: the cosine from 1e-3 measured best at 1,320 steps (the quick
-    #: preset), a constant 6e-5 at 32,820 (the paper's size; docs/studies/defaults.md).
+    #: gets ``long_fit_settings`` instead: the cosine from 1e-3 measured best at 1,320 and 2,820 steps, a
+    #: constant 6e-5 at 7,500 and 32,820 (the paper's size; docs/studies/defaults.md).
     long_fit_steps = 5_000
     long_fit_settings = {"lr": 6e-5, "lr_schedule": "constant"}
 
