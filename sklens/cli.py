@@ -113,9 +113,7 @@ def _add_reproduce(subparsers) -> None:
     parser.add_argument("--n", type=int, help="lenses per domain")
     parser.add_argument("--epochs", type=int, help="training epochs")
     parser.add_argument("--seeds", type=int, help="training seeds per method")
-    parser.add_argument(
-        "--methods", type=_comma_separated, help=f"comma-separated: {','.join(METHOD_LABELS)}"
-    )
+    parser.add_argument("--methods", help=f"comma-separated: {','.join(METHOD_LABELS)}")
     _add_scaling_argument(parser)
     parser.add_argument(
         "--mmd-bandwidth",
@@ -240,10 +238,6 @@ def _uncertainty(args: argparse.Namespace) -> int:
     return _print_report(result)
 
 
-def _comma_separated(text: str) -> tuple[str, ...]:
-    return tuple(part for part in text.split(",") if part)
-
-
 def _add_uncertainty(subparsers) -> None:
     from sklens.experiments.uncertainty import HEADS, METHODS, UncertaintyConfig
 
@@ -259,11 +253,10 @@ def _add_uncertainty(subparsers) -> None:
     parser.add_argument("--n", type=int, help=f"lenses per domain (default {defaults.n})")
     parser.add_argument("--epochs", type=int, help=f"training epochs (default {defaults.epochs})")
     parser.add_argument("--seeds", type=int, help=f"training seeds (default {defaults.seeds})")
-    parser.add_argument("--methods", type=_comma_separated, help=f"comma-separated: {','.join(METHODS)}")
-    parser.add_argument("--heads", type=_comma_separated, help=f"comma-separated: {','.join(HEADS)}")
+    parser.add_argument("--methods", help=f"comma-separated: {','.join(METHODS)}")
+    parser.add_argument("--heads", help=f"comma-separated: {','.join(HEADS)}")
     parser.add_argument(
         "--targets",
-        type=_comma_separated,
         help=f"comma-separated lens parameters (default {','.join(defaults.targets)})",
     )
     _add_members_argument(parser)
@@ -320,7 +313,6 @@ def _add_prior_shift(subparsers) -> None:
     parser.add_argument("--seeds", type=int, help=f"training seeds (default {defaults.seeds})")
     parser.add_argument(
         "--methods",
-        type=_comma_separated,
         help=f"comma-separated adaptive methods (default {','.join(defaults.methods)})",
     )
     parser.add_argument(

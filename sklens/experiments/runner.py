@@ -205,9 +205,12 @@ class ExperimentConfig(ABC):
         """
         overrides = {k: v for k, v in overrides.items() if v is not None}
         for name, value in overrides.items():
-            if isinstance(getattr(self, name, None), tuple) and isinstance(value, str | list):
-                parts = value.split(",") if isinstance(value, str) else value
-                overrides[name] = tuple(part for part in parts if part != "")
+            if not isinstance(getattr(self, name, None), tuple):
+                continue
+            if isinstance(value, str):
+                overrides[name] = tuple(part for part in value.split(",") if part)
+            else:
+                overrides[name] = tuple(value)
         return replace(self, **overrides)
 
     def validate(self) -> None:
