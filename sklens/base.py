@@ -80,6 +80,19 @@ AUTO_SETTINGS: dict[str, dict] = {
         "feature_norm": False,
     },
 }
+
+
+def input_kind(input_shape: tuple[int, ...]) -> str:
+    """The key of ``auto_settings`` for rows of ``input_shape``: ``'image'`` for (C, H, W), else ``'table'``.
+
+    Examples
+    --------
+    >>> input_kind((1, 40, 40)), input_kind((8,))
+    ('image', 'table')
+    """
+    return "image" if len(input_shape) == 3 else "table"
+
+
 #: The parameters whose value may be ``'auto'`` (``feature_norm`` is the default network's).
 AUTO_PARAMETERS = ("lr", "lr_schedule", "head", "domain_batchnorm")
 #: Samples per held-out row from which the spread's calibration factors are learnt.
@@ -537,7 +550,7 @@ class DomainAdaptiveRegressor(PredictiveMixin, ParameterValidationMixin, AutoDev
         >>> DANNRegressor().auto_settings_for((1, 40, 40), 2800)["lr"]
         0.001
         """
-        return self.auto_settings["image" if len(input_shape) == 3 else "table"]
+        return self.auto_settings[input_kind(input_shape)]
 
     def _calibration_split(self, n_rows: int) -> tuple[np.ndarray | slice, np.ndarray]:
         """The source rows to train on and those held out to calibrate the spread (none when the head

@@ -16,7 +16,7 @@ from skorch.callbacks import PassthroughScoring
 from torch import nn
 
 from sklens._deprecation import DEPRECATED, renamed
-from sklens.base import AUTO_SETTINGS, DomainAdaptiveRegressor
+from sklens.base import AUTO_SETTINGS, DomainAdaptiveRegressor, input_kind
 from sklens.callbacks import LossWeightSchedule, ReversalSchedule
 from sklens.nn.losses import (
     BANDWIDTHS,
@@ -197,7 +197,7 @@ class MMDRegressor(DomainAdaptiveRegressor):
     def auto_settings_for(self, input_shape: tuple[int, ...], n_rows: int) -> dict:
         auto = super().auto_settings_for(input_shape, n_rows)
         batch = n_rows if self.batch_size == -1 else self.batch_size
-        if len(input_shape) == 3 and -(-n_rows // batch) * self.max_epochs > self.long_fit_steps:
+        if input_kind(input_shape) == "image" and -(-n_rows // batch) * self.max_epochs > self.long_fit_steps:
             return {**auto, **self.long_fit_settings}
         return auto
 
